@@ -1,0 +1,91 @@
+// createApp(deps): composes the proxy's plugins over one configuration; tests build fresh apps with it.
+import { Elysia } from "elysia";
+import type { Config } from "./config/schema.ts";
+import { errorPlugin } from "./http/error-plugin.ts";
+import { createClientAuthenticator } from "./http/client-auth.ts";
+import { methodGuard } from "./http/method-guard.ts";
+import type { Logger } from "./log.ts";
+import type { RequestRecord, RequestSettled } from "./proxy/request-record.ts";
+import { proxyRoutes } from "./proxy/routes.ts";
+import { buildTargetTable } from "./routing/targets.ts";
+
+export type AppDeps = {
+  config: Readonly<Config>;
+  logger: Logger;
+  fetch?: (url: string, init: RequestInit) => Promise<Response>;
+  now?: () => number;
+  random?: () => number;
+  /** Called once per client request when it settles (after the last byte of a stream, or its abort). */
+  onRequestSettled?: RequestSettled;
+};
+
+const PROXY_PATHS = [
+  "/v1/chat/completions",
+  "/v1/completions",
+  "/v1/embeddings",
+  "/openai/v1/chat/completions",
+  "/openai/v1/completions",
+  "/openai/v1/embeddings",
+  "/openai/deployments/:deployment/chat/completions",
+  "/openai/deployments/:deployment/completions",
+  "/openai/deployments/:deployment/embeddings",
+].map((path) => ({ path, method: "POST" as const }));
+
+export function createApp(deps: AppDeps) {
+  const { config, logger } = deps;
+  const table = buildTargetTable(config);
+  const settle: RequestSettled = (record) => {
+    logger.info("request", accessLogFields(record));
+    deps.onRequestSettled?.(record);
+  };
+  return new Elysia()
+    .use(errorPlugin(logger))
+    .get("/health", () =>
+      Response.json(
+        { status: "ok", name: config.name, instances: config.instances.filter((instance) => instance.enabled).length },
+        { headers: { "x-request-id": crypto.randomUUID(), "cache-control": "no-store" } },
+      ),
+    )
+    .use(
+      proxyRoutes({
+        table,
+        auth: createClientAuthenticator(config.auth.api_keys),
+        strategy: config.routing.strategy,
+        retries: config.routing.retries,
+        maxBodyBytes: config.limits.max_body_bytes,
+        logger,
+        settle,
+        random: deps.random ?? Math.random,
+        forward: {
+          fetch: deps.fetch ?? fetch,
+          now: deps.now ?? Date.now,
+          settle,
+          timeoutMs: config.routing.timeout * 1000,
+          streamIdleTimeoutMs: config.routing.stream_idle_timeout * 1000,
+        },
+      }),
+    )
+    .use(methodGuard([...PROXY_PATHS, { path: "/v1/models", method: "GET" }]));
+}
+
+export type App = ReturnType<typeof createApp>;
+
+/** One access line per request: names and numbers only, never a key. */
+function accessLogFields(record: RequestRecord): Record<string, unknown> {
+  return {
+    requestId: record.requestId,
+    key: record.clientName,
+    model: record.model,
+    endpoint: record.endpoint,
+    stream: record.stream,
+    instance: record.instance,
+    status: record.status,
+    code: record.errorCode,
+    attempts: record.attempts,
+    latencyMs: record.latencyMs,
+    ttfbMs: record.ttfbMs,
+    tokens: record.usage?.total_tokens ?? null,
+    upstreamRequestId: record.upstreamRequestId,
+    region: record.region,
+  };
+}

@@ -1,0 +1,79 @@
+// The configuration's shape and defaults: YAML keys are spelled here exactly as the README documents them.
+import { Type, type Static } from "@sinclair/typebox";
+
+const PositiveInt = (options: { default?: number; minimum?: number } = {}) =>
+  Type.Integer({ minimum: options.minimum ?? 1, ...(options.default === undefined ? {} : { default: options.default }) });
+
+export const RoutingStrategies = ["failover", "weighted", "round_robin"] as const;
+
+export const InstanceSchema = Type.Object(
+  {
+    name: Type.String({ minLength: 1 }),
+    provider_type: Type.Union([Type.Literal("azure"), Type.Literal("openai")], { default: "azure" }),
+    api_key: Type.String({ default: "" }),
+    api_base: Type.String({ default: "" }),
+    api_version: Type.String({ default: "2024-10-21" }),
+    priority: Type.Integer({ default: 1, minimum: 0 }),
+    weight: Type.Number({ default: 1, minimum: 0 }),
+    max_tpm: Type.Optional(PositiveInt()),
+    max_rpm: Type.Optional(PositiveInt()),
+    supported_models: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
+    model_deployments: Type.Record(Type.String(), Type.String({ minLength: 1 }), { default: {} }),
+    enabled: Type.Boolean({ default: true }),
+  },
+  { additionalProperties: false },
+);
+
+export const ClientKeySchema = Type.Object(
+  {
+    name: Type.String({ minLength: 1 }),
+    key: Type.String({ default: "" }),
+    rpm: Type.Optional(PositiveInt()),
+    tpm: Type.Optional(PositiveInt()),
+  },
+  { additionalProperties: false },
+);
+
+export const ConfigSchema = Type.Object(
+  {
+    name: Type.String({ default: "Azure OpenAI Proxy" }),
+    port: Type.Integer({ default: 8080, minimum: 0, maximum: 65535 }),
+    routing: Type.Object(
+      {
+        strategy: Type.Union(
+          RoutingStrategies.map((strategy) => Type.Literal(strategy)),
+          { default: "failover" },
+        ),
+        retries: Type.Integer({ default: 3, minimum: 0, maximum: 10 }),
+        timeout: Type.Number({ default: 30, exclusiveMinimum: 0 }),
+        // Seconds a stream may go without an upstream frame before it is stopped with an error frame.
+        stream_idle_timeout: Type.Number({ default: 60, exclusiveMinimum: 0 }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    auth: Type.Object(
+      { api_keys: Type.Array(ClientKeySchema, { default: [] }) },
+      { default: {}, additionalProperties: false },
+    ),
+    admin: Type.Object({ token: Type.String({ default: "" }) }, { default: {}, additionalProperties: false }),
+    redis: Type.Object({ url: Type.String({ default: "" }) }, { default: {}, additionalProperties: false }),
+    stats: Type.Object(
+      { database: Type.String({ default: "data/stats.db" }) },
+      { default: {}, additionalProperties: false },
+    ),
+    limits: Type.Object(
+      {
+        max_body_bytes: PositiveInt({ default: 10 * 1024 * 1024 }),
+        // Seconds a client connection may sit without bytes while its request is still being read.
+        client_idle_timeout: PositiveInt({ default: 10 }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    instances: Type.Array(InstanceSchema, { default: [] }),
+  },
+  { additionalProperties: false },
+);
+
+export type Config = Static<typeof ConfigSchema>;
+export type InstanceConfig = Static<typeof InstanceSchema>;
+export type ClientKeyConfig = Static<typeof ClientKeySchema>;

@@ -1,0 +1,41 @@
+// Identifies the calling client from its key: Bearer token (OpenAI SDKs) or api-key header (Azure SDKs).
+import { createHash } from "node:crypto";
+import type { ClientKeyConfig } from "../config/schema.ts";
+
+export type ClientIdentity = { name: string; rpm?: number; tpm?: number };
+
+export type ClientAuthenticator = {
+  /** False when no client keys are configured: every caller is let through anonymously. */
+  readonly enabled: boolean;
+  identify(headers: Headers): ClientIdentity | null;
+};
+
+/**
+ * Keys are looked up by their SHA-256, so the time a lookup takes says nothing about how much of a
+ * guessed key matched.
+ */
+export function createClientAuthenticator(keys: readonly ClientKeyConfig[]): ClientAuthenticator {
+  const byDigest = new Map<string, ClientIdentity>();
+  for (const key of keys) byDigest.set(digest(key.key), { name: key.name, rpm: key.rpm, tpm: key.tpm });
+  return {
+    enabled: byDigest.size > 0,
+    identify(headers) {
+      const presented = presentedKey(headers);
+      return presented === null ? null : (byDigest.get(digest(presented)) ?? null);
+    },
+  };
+}
+
+export function presentedKey(headers: Headers): string | null {
+  const authorization = headers.get("authorization");
+  if (authorization !== null) {
+    const match = /^Bearer\s+(.+)$/i.exec(authorization.trim());
+    if (match?.[1]) return match[1].trim();
+  }
+  const apiKey = headers.get("api-key");
+  return apiKey ? apiKey.trim() : null;
+}
+
+function digest(key: string): string {
+  return createHash("sha256").update(key).digest("base64");
+}

@@ -1,0 +1,82 @@
+// Entry point: load config (or start the demo) → createApp → listen; signals. The only module with side effects at import.
+import { createApp } from "./app.ts";
+import { parseCliArgs } from "./cli.ts";
+import { ConfigError, loadConfig } from "./config/load.ts";
+import type { Config } from "./config/schema.ts";
+import { formatProblem } from "./config/validate.ts";
+import { startDemo, type Demo } from "./demo.ts";
+import { createLogger, parseLogLevel } from "./log.ts";
+
+const EXIT_CONFIG = 2;
+
+async function main(): Promise<void> {
+  let cli;
+  try {
+    cli = parseCliArgs(process.argv.slice(2), process.env);
+  } catch (error) {
+    process.stderr.write(`${(error as Error).message}\nusage: azure-openai-proxy [--config DIR] [--demo]\n`);
+    process.exit(EXIT_CONFIG);
+  }
+
+  let loaded;
+  try {
+    loaded = await loadConfig({ dir: cli.configDir, explicit: cli.configExplicit, env: process.env });
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`configuration rejected:\n${error.problems.map((p) => `  ${formatProblem(p)}`).join("\n")}\n`);
+    process.exit(EXIT_CONFIG);
+  }
+
+  let config: Readonly<Config> = loaded.config;
+  const logger = createLogger({ level: parseLogLevel(process.env.LOG_LEVEL), secrets: secretsOf(config) });
+  for (const warning of loaded.warnings) logger.warn(warning);
+
+  let demo: Demo | undefined;
+  const production = process.env.ENVIRONMENT === "production";
+  if (cli.demo || (config.instances.length === 0 && !production)) {
+    if (!cli.demo) logger.warn("no usable instance configured: starting the built-in Azure simulator (demo mode)");
+    demo = await startDemo(config);
+    config = demo.config;
+  } else if (config.instances.length === 0) {
+    process.stderr.write("configuration rejected:\n  no usable instance configured (ENVIRONMENT=production never falls back to the demo)\n");
+    process.exit(EXIT_CONFIG);
+  }
+  if (config.auth.api_keys.length === 0) logger.warn("auth.api_keys is empty: client authentication is off");
+
+  const app = createApp({ config, logger });
+  app.listen({
+    port: config.port,
+    idleTimeout: config.limits.client_idle_timeout,
+    // Bun's own cap is a backstop well above ours; our reader answers 413 in OpenAI's shape first.
+    maxRequestBodySize: config.limits.max_body_bytes * 2,
+  });
+  logger.info("listening", {
+    url: `http://${app.server?.hostname}:${app.server?.port}`,
+    instances: config.instances.map((instance) => instance.name),
+    config: loaded.files,
+    demo: demo !== undefined,
+  });
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) process.exit(0);
+    stopping = true;
+    logger.info("stopping", { signal });
+    await app.stop();
+    await demo?.stop();
+    process.exit(0);
+  };
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+  process.on("SIGINT", () => void stop("SIGINT"));
+}
+
+function secretsOf(config: Readonly<Config>): string[] {
+  return [
+    ...config.instances.map((instance) => instance.api_key),
+    ...config.auth.api_keys.map((key) => key.key),
+    config.admin.token,
+    config.redis.url,
+  ].filter((secret) => secret !== "");
+}
+
+await main();

@@ -1,0 +1,39 @@
+// Builds the upstream request body and headers for one target: original bytes when nothing must change.
+import type { ProxyRequest } from "../../proxy/read-request.ts";
+import type { Target } from "../../routing/targets.ts";
+
+export type UpstreamBody = {
+  body: Uint8Array | string;
+  /** We added include_usage for our own accounting; the client did not ask for the usage frame. */
+  usageInjected: boolean;
+  /** The client asked for usage but this upstream cannot send it: the proxy counts and appends it. */
+  usageSynthesized: boolean;
+};
+
+export function toUpstreamBody(request: ProxyRequest, target: Target): UpstreamBody {
+  const rewriteModel = target.modelInBody && request.body.model !== target.deployment;
+  const usageInjected = request.stream && !request.clientWantsUsage && target.streamUsage;
+  const usageSynthesized = request.stream && request.clientWantsUsage && !target.streamUsage;
+  if (!rewriteModel && !usageInjected && !usageSynthesized) {
+    return { body: request.bytes, usageInjected, usageSynthesized };
+  }
+  const body: Record<string, unknown> = { ...request.body };
+  if (rewriteModel) body.model = target.deployment;
+  if (usageInjected) body.stream_options = { ...asObject(body.stream_options), include_usage: true };
+  // Older api-versions answer 400 to stream_options at all.
+  if (usageSynthesized) delete body.stream_options;
+  return { body: JSON.stringify(body), usageInjected, usageSynthesized };
+}
+
+/** Only what the upstream needs: the client's own credentials and headers never travel on. */
+export function toUpstreamHeaders(target: Target, stream: boolean): Record<string, string> {
+  return {
+    "content-type": "application/json",
+    accept: stream ? "text/event-stream" : "application/json",
+    [target.authHeader[0]]: target.authHeader[1],
+  };
+}
+
+function asObject(value: unknown): Record<string, unknown> {
+  return value !== null && typeof value === "object" && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
+}

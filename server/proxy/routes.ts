@@ -1,0 +1,162 @@
+// The OpenAI-compatible and Azure-style proxy endpoints: authenticate, read, plan, forward.
+import { Elysia } from "elysia";
+import { ProxyError, toProxyError } from "../errors.ts";
+import type { ClientAuthenticator } from "../http/client-auth.ts";
+import type { Logger } from "../log.ts";
+import type { Operation } from "../providers/azure/url.ts";
+import { orderTargets, type Strategy } from "../routing/strategies.ts";
+import type { TargetTable } from "../routing/targets.ts";
+import { forward, type ForwardDeps } from "./forward.ts";
+import { parseProxyRequest, readBodyWithin } from "./read-request.ts";
+import type { RequestSettled } from "./request-record.ts";
+
+export type ProxyDeps = {
+  table: TargetTable;
+  auth: ClientAuthenticator;
+  strategy: Strategy;
+  retries: number;
+  maxBodyBytes: number;
+  logger: Logger;
+  settle: RequestSettled;
+  random: () => number;
+  forward: ForwardDeps;
+};
+
+type BunServer = { timeout(request: Request, seconds: number): void } | null;
+
+export function proxyRoutes(deps: ProxyDeps) {
+  let sequence = 0;
+
+  async function handle(request: Request, server: BunServer, operation: Operation, deployment?: string): Promise<Response> {
+    const startedAt = deps.forward.now();
+    const requestId = crypto.randomUUID();
+    const endpoint = `/${operation}`;
+    let model = "";
+    let clientName: string | null = null;
+    try {
+      if (deps.auth.enabled) {
+        const client = deps.auth.identify(request.headers);
+        if (!client) throw invalidKey(request.headers);
+        clientName = client.name;
+      }
+      const bytes = await readBodyWithin(request, deps.maxBodyBytes);
+      // Past this point our own timers (upstream timeout, stream idle timeout) own the connection's lifetime:
+      // Bun's idle timeout would otherwise cut a quiet stream or a long non-streaming completion.
+      server?.timeout(request, 0);
+      const modelFromPath = deployment === undefined ? undefined : (deps.table.modelOfDeployment.get(deployment) ?? deployment);
+      const parsed = parseProxyRequest(operation, bytes, modelFromPath);
+      model = parsed.model;
+      const targets = deps.table.byModel.get(parsed.model);
+      if (!targets || targets.length === 0) {
+        throw new ProxyError("model_not_found", `The model '${parsed.model}' does not exist or is not served by this proxy.`, {
+          param: "model",
+        });
+      }
+      const plan = orderTargets(deps.strategy, { targets, sequence: sequence++, random: deps.random }).slice(0, deps.retries + 1);
+      return await forward({ requestId, clientName, startedAt, endpoint, request: parsed, plan, clientSignal: request.signal }, deps.forward);
+    } catch (caught) {
+      const error = toProxyError(caught);
+      if (error.status >= 500) deps.logger.error("request failed inside the proxy", { requestId, error: error.cause ?? error });
+      deps.settle(rejectedRecord({ requestId, startedAt, clientName, model, endpoint, error, now: deps.forward.now() }));
+      return error.toResponse(requestId);
+    }
+  }
+
+  const modelsList = () => ({
+    object: "list",
+    data: deps.table.models.map((id) => modelObject(id)),
+  });
+
+  return new Elysia()
+    .post("/v1/chat/completions", ({ request, server }) => handle(request, server, "chat/completions"), { parse: "none" })
+    .post("/v1/completions", ({ request, server }) => handle(request, server, "completions"), { parse: "none" })
+    .post("/v1/embeddings", ({ request, server }) => handle(request, server, "embeddings"), { parse: "none" })
+    .post("/openai/v1/chat/completions", ({ request, server }) => handle(request, server, "chat/completions"), { parse: "none" })
+    .post("/openai/v1/completions", ({ request, server }) => handle(request, server, "completions"), { parse: "none" })
+    .post("/openai/v1/embeddings", ({ request, server }) => handle(request, server, "embeddings"), { parse: "none" })
+    .post(
+      "/openai/deployments/:deployment/chat/completions",
+      ({ request, server, params }) => handle(request, server, "chat/completions", params.deployment),
+      { parse: "none" },
+    )
+    .post(
+      "/openai/deployments/:deployment/completions",
+      ({ request, server, params }) => handle(request, server, "completions", params.deployment),
+      { parse: "none" },
+    )
+    .post(
+      "/openai/deployments/:deployment/embeddings",
+      ({ request, server, params }) => handle(request, server, "embeddings", params.deployment),
+      { parse: "none" },
+    )
+    .get("/v1/models", ({ request }) => guarded(request, () => Response.json(modelsList())))
+    .get("/openai/v1/models", ({ request }) => guarded(request, () => Response.json(modelsList())))
+    .get("/v1/models/:model", ({ request, params }) =>
+      guarded(request, () => {
+        const model = decodeURIComponent(params.model);
+        if (!deps.table.byModel.has(model)) {
+          throw new ProxyError("model_not_found", `The model '${model}' does not exist or is not served by this proxy.`, { param: "model" });
+        }
+        return Response.json(modelObject(model));
+      }),
+    );
+
+  /** Auth and error rendering for the small GET endpoints. */
+  function guarded(request: Request, respond: (requestId: string) => Response): Response {
+    const requestId = crypto.randomUUID();
+    try {
+      if (deps.auth.enabled && !deps.auth.identify(request.headers)) throw invalidKey(request.headers);
+      const response = respond(requestId);
+      response.headers.set("x-request-id", requestId);
+      return response;
+    } catch (caught) {
+      return toProxyError(caught).toResponse(requestId);
+    }
+  }
+}
+
+function modelObject(id: string) {
+  return { id, object: "model", created: 0, owned_by: "azure-openai-proxy" };
+}
+
+function invalidKey(headers: Headers): ProxyError {
+  const presented = headers.has("authorization") || headers.has("api-key");
+  return new ProxyError(
+    "invalid_api_key",
+    presented
+      ? "Incorrect API key provided."
+      : "You didn't provide an API key. Send it as 'Authorization: Bearer <key>' or in the 'api-key' header.",
+  );
+}
+
+function rejectedRecord(input: {
+  requestId: string;
+  startedAt: number;
+  clientName: string | null;
+  model: string;
+  endpoint: string;
+  error: ProxyError;
+  now: number;
+}) {
+  return {
+    requestId: input.requestId,
+    startedAt: input.startedAt,
+    clientName: input.clientName,
+    model: input.model,
+    endpoint: input.endpoint,
+    stream: false,
+    status: input.error.status,
+    errorCode: input.error.code,
+    instance: null,
+    deployment: null,
+    attempts: 0,
+    failedAttempts: [],
+    latencyMs: input.now - input.startedAt,
+    ttfbMs: null,
+    usage: null,
+    usageSource: null,
+    upstreamRequestId: null,
+    region: null,
+    clientAborted: false,
+  };
+}

@@ -1,0 +1,92 @@
+// SSE framing for relayed streams: split upstream text into whole frames and read what accounting needs from each.
+import { toUsage, type Usage } from "./usage.ts";
+
+const FRAME_END = /\r?\n\r?\n/;
+
+/** Accumulates text and hands back complete frames (each with its terminating blank line); the partial tail waits. */
+export function createFrameSplitter() {
+  let pending = "";
+  return {
+    push(text: string): string[] {
+      pending += text;
+      const frames: string[] = [];
+      for (let match = FRAME_END.exec(pending); match; match = FRAME_END.exec(pending)) {
+        const end = match.index + match[0].length;
+        frames.push(pending.slice(0, end));
+        pending = pending.slice(end);
+      }
+      return frames;
+    },
+    get pending(): string {
+      return pending;
+    },
+  };
+}
+
+export type FrameInfo = {
+  done: boolean;
+  /** A frame whose only job is to carry usage (`choices: []` plus `usage`). */
+  usageOnly: boolean;
+  usage: Usage | null;
+  /** Text generated in this frame (delta content or completion text), read only when asked for. */
+  text: string;
+  /** Set when the frame is not valid JSON (a malformed upstream frame). */
+  malformed: boolean;
+};
+
+const NOTHING: FrameInfo = { done: false, usageOnly: false, usage: null, text: "", malformed: false };
+
+export function dataOf(frame: string): string {
+  let data = "";
+  for (const line of frame.split(/\r?\n/)) {
+    if (line.startsWith("data:")) data += (data ? "\n" : "") + line.slice(line[5] === " " ? 6 : 5);
+  }
+  return data;
+}
+
+/**
+ * Parses a frame's JSON only when it can matter: it carries a non-null usage, or the caller needs its text
+ * (an upstream that cannot report usage). Every other frame costs a substring search.
+ */
+export function inspectFrame(frame: string, wantText: boolean): FrameInfo {
+  const data = dataOf(frame);
+  if (data === "") return NOTHING;
+  if (data === "[DONE]") return { ...NOTHING, done: true };
+  if (!wantText && !hasUsageValue(data)) return NOTHING;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(data);
+  } catch {
+    return { ...NOTHING, malformed: true };
+  }
+  if (parsed === null || typeof parsed !== "object") return NOTHING;
+  const chunk = parsed as { choices?: unknown; usage?: unknown };
+  const usage = toUsage(chunk.usage);
+  const choices = Array.isArray(chunk.choices) ? chunk.choices : [];
+  return {
+    done: false,
+    usageOnly: usage !== null && choices.length === 0,
+    usage,
+    text: wantText ? choices.map(textOfChoice).join("") : "",
+    malformed: false,
+  };
+}
+
+function hasUsageValue(data: string): boolean {
+  const at = data.indexOf('"usage"');
+  if (at < 0) return false;
+  const rest = data.slice(at + 7, at + 14).replace(/[\s:]/g, "");
+  return !rest.startsWith("null");
+}
+
+// Several legitimate Azure frames have no choices at all: never index choices[0] blindly.
+function textOfChoice(choice: unknown): string {
+  if (choice === null || typeof choice !== "object") return "";
+  const { delta, text } = choice as { delta?: { content?: unknown }; text?: unknown };
+  if (typeof text === "string") return text;
+  return typeof delta?.content === "string" ? delta.content : "";
+}
+
+export function toSseFrame(payload: unknown): string {
+  return `data: ${JSON.stringify(payload)}\n\n`;
+}

@@ -1,0 +1,61 @@
+// Token usage as Azure reports it, found in a JSON body or an SSE frame without parsing more than needed.
+
+export type Usage = { prompt_tokens: number; completion_tokens: number; total_tokens: number };
+
+const decoder = new TextDecoder();
+/** Azure and OpenAI put `usage` at or near the end of a body, so the tail usually suffices. */
+const TAIL_BYTES = 1024;
+
+export function readUsageFromBody(bytes: Uint8Array): Usage | null {
+  if (bytes.byteLength > TAIL_BYTES) {
+    const fromTail = readUsageFromText(decoder.decode(bytes.subarray(bytes.byteLength - TAIL_BYTES)));
+    if (fromTail) return fromTail;
+  }
+  return readUsageFromText(decoder.decode(bytes));
+}
+
+/** Finds the last `"usage":{…}` object in JSON text; a quoted `\"usage\"` inside a string never matches. */
+export function readUsageFromText(text: string): Usage | null {
+  let at = text.lastIndexOf('"usage"');
+  while (at > 0 && text[at - 1] === "\\") at = text.lastIndexOf('"usage"', at - 1);
+  if (at < 0) return null;
+  const open = text.indexOf("{", at + 7);
+  if (open < 0 || text.slice(at + 7, open).trim() !== ":") return null;
+  const close = findObjectEnd(text, open);
+  if (close < 0) return null;
+  try {
+    return toUsage(JSON.parse(text.slice(open, close + 1)));
+  } catch {
+    return null;
+  }
+}
+
+export function toUsage(value: unknown): Usage | null {
+  if (value === null || typeof value !== "object") return null;
+  const fields = value as Record<string, unknown>;
+  const prompt = asCount(fields.prompt_tokens);
+  const completion = asCount(fields.completion_tokens) ?? 0;
+  if (prompt === undefined) return null;
+  const total = asCount(fields.total_tokens) ?? prompt + completion;
+  return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: total };
+}
+
+function asCount(value: unknown): number | undefined {
+  return typeof value === "number" && Number.isInteger(value) && value >= 0 ? value : undefined;
+}
+
+/** Index of the brace closing the object that opens at `open`, skipping braces inside strings. */
+function findObjectEnd(text: string, open: number): number {
+  let depth = 0;
+  let inString = false;
+  for (let i = open; i < text.length; i++) {
+    const char = text[i];
+    if (inString) {
+      if (char === "\\") i++;
+      else if (char === '"') inString = false;
+    } else if (char === '"') inString = true;
+    else if (char === "{") depth++;
+    else if (char === "}" && --depth === 0) return i;
+  }
+  return -1;
+}

@@ -1,0 +1,67 @@
+// Compiles the configured instances into per-model upstream targets once, so a request does a map lookup, not string work.
+import type { Config, InstanceConfig } from "../config/schema.ts";
+import {
+  OPERATIONS,
+  isModelInBody,
+  supportsStreamUsage,
+  toAuthHeader,
+  toUpstreamUrl,
+  type Operation,
+} from "../providers/azure/url.ts";
+
+export type Target = {
+  instance: Readonly<InstanceConfig>;
+  model: string;
+  deployment: string;
+  urls: Readonly<Record<Operation, string>>;
+  authHeader: readonly [string, string];
+  /** The deployment goes in the body's `model` (Azure v1 form, OpenAI-compatible upstreams). */
+  modelInBody: boolean;
+  /** The upstream accepts `stream_options.include_usage`. */
+  streamUsage: boolean;
+  /** Strings that must never leave the proxy in a relayed upstream body. */
+  secrets: readonly string[];
+};
+
+export type TargetTable = {
+  /** Enabled targets serving a model, in configuration order. */
+  byModel: ReadonlyMap<string, readonly Target[]>;
+  /** Azure-style paths name a deployment; this maps a deployment name back to the model it serves. */
+  modelOfDeployment: ReadonlyMap<string, string>;
+  models: readonly string[];
+};
+
+export function buildTargetTable(config: Pick<Config, "instances">): TargetTable {
+  const byModel = new Map<string, Target[]>();
+  const modelOfDeployment = new Map<string, string>();
+  for (const instance of config.instances) {
+    if (!instance.enabled) continue;
+    for (const model of instance.supported_models) {
+      const target = buildTarget(instance, model);
+      const list = byModel.get(model) ?? [];
+      list.push(target);
+      byModel.set(model, list);
+      if (!modelOfDeployment.has(target.deployment)) modelOfDeployment.set(target.deployment, model);
+    }
+  }
+  // A model name always resolves to itself, even when some instance also uses it as another model's deployment.
+  for (const model of byModel.keys()) modelOfDeployment.set(model, model);
+  return { byModel, modelOfDeployment, models: [...byModel.keys()].sort() };
+}
+
+function buildTarget(instance: Readonly<InstanceConfig>, model: string): Target {
+  const deployment = instance.model_deployments[model] ?? model;
+  const urls = Object.fromEntries(
+    OPERATIONS.map((operation) => [operation, toUpstreamUrl(instance, operation, deployment)]),
+  ) as Record<Operation, string>;
+  return {
+    instance,
+    model,
+    deployment,
+    urls,
+    authHeader: toAuthHeader(instance),
+    modelInBody: isModelInBody(instance),
+    streamUsage: supportsStreamUsage(instance),
+    secrets: [instance.api_key, new URL(instance.api_base).host],
+  };
+}

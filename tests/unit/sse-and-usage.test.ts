@@ -1,0 +1,78 @@
+import { describe, expect, it } from "bun:test";
+import { createFrameSplitter, dataOf, inspectFrame } from "../../server/proxy/sse.ts";
+import { readUsageFromBody, readUsageFromText } from "../../server/proxy/usage.ts";
+
+const usage = { prompt_tokens: 12, completion_tokens: 5, total_tokens: 17 };
+
+describe("createFrameSplitter", () => {
+  it("returns whole frames and holds a partial tail until it completes", () => {
+    const split = createFrameSplitter();
+    expect(split.push('data: {"a":1}\n\ndata: {"b"')).toEqual(['data: {"a":1}\n\n']);
+    expect(split.pending).toBe('data: {"b"');
+    expect(split.push(':2}\n\n')).toEqual(['data: {"b":2}\n\n']);
+    expect(split.pending).toBe("");
+  });
+
+  it("accepts CRLF frame endings", () => {
+    expect(createFrameSplitter().push("data: x\r\n\r\ndata: y\r\n\r\n")).toEqual(["data: x\r\n\r\n", "data: y\r\n\r\n"]);
+  });
+});
+
+describe("inspectFrame", () => {
+  it("finds usage in the usage-only frame and marks it", () => {
+    const info = inspectFrame(`data: ${JSON.stringify({ id: "c", choices: [], usage })}\n\n`, false);
+    expect(info).toEqual({ done: false, usageOnly: true, usage, text: "", malformed: false });
+  });
+
+  it("does not parse frames whose usage is null unless text is wanted", () => {
+    const frame = 'data: {"choices":[{"delta":{"content":"Hi"}}],"usage":null}\n\n';
+    expect(inspectFrame(frame, false).text).toBe("");
+    expect(inspectFrame(frame, true)).toEqual({ done: false, usageOnly: false, usage: null, text: "Hi", malformed: false });
+  });
+
+  it("handles Azure's empty-choices prompt-filter frame without indexing choices", () => {
+    const frame = `data: ${JSON.stringify({ choices: [], created: 0, id: "", model: "", object: "", prompt_filter_results: [] })}\n\n`;
+    expect(inspectFrame(frame, true)).toEqual({ done: false, usageOnly: false, usage: null, text: "", malformed: false });
+  });
+
+  it("reads legacy completion text and [DONE]", () => {
+    expect(inspectFrame('data: {"choices":[{"text":"abc"}]}\n\n', true).text).toBe("abc");
+    expect(inspectFrame("data: [DONE]\n\n", false).done).toBe(true);
+  });
+
+  it("flags a malformed frame", () => {
+    expect(inspectFrame("data: {not json\n\n", true).malformed).toBe(true);
+  });
+
+  it("joins multi-line data fields", () => {
+    expect(dataOf("event: x\ndata: a\ndata: b\n\n")).toBe("a\nb");
+  });
+});
+
+describe("readUsageFromText", () => {
+  it("reads the top-level usage object", () => {
+    expect(readUsageFromText(JSON.stringify({ choices: [{ message: { content: "x" } }], usage }))).toEqual(usage);
+  });
+
+  it("ignores the word usage quoted inside a string", () => {
+    const body = JSON.stringify({ choices: [{ message: { content: '{"usage":{"prompt_tokens":999}}' } }], usage });
+    expect(readUsageFromText(body)).toEqual(usage);
+  });
+
+  it("fills completion_tokens for embeddings, which report none", () => {
+    expect(readUsageFromText('{"data":[],"usage":{"prompt_tokens":8,"total_tokens":8}}')).toEqual({
+      prompt_tokens: 8,
+      completion_tokens: 0,
+      total_tokens: 8,
+    });
+  });
+
+  it("returns null when there is no usage", () => {
+    expect(readUsageFromText('{"choices":[]}')).toBeNull();
+  });
+
+  it("finds usage in a large body from its tail", () => {
+    const body = new TextEncoder().encode(JSON.stringify({ data: [{ embedding: "A".repeat(20_000) }], usage }));
+    expect(readUsageFromBody(body)).toEqual(usage);
+  });
+});

@@ -11,7 +11,7 @@ import { toUpstreamBody, toUpstreamHeaders } from "../providers/azure/request.ts
 import type { Target } from "../routing/targets.ts";
 import { countChatPromptTokens, countPromptListTokens, countTextTokens } from "../tokens/count.ts";
 import type { ProxyRequest } from "./read-request.ts";
-import type { FailedAttempt, RequestRecord, RequestSettled } from "./request-record.ts";
+import { toRequestRecord, type FailedAttempt, type RequestRecord, type RequestSettled } from "./request-record.ts";
 import { relayStream } from "./relay-stream.ts";
 import { respondWithBytes } from "./respond.ts";
 import { readUsageFromBody, type Usage } from "./usage.ts";
@@ -39,29 +39,22 @@ type Failure = { attempt: FailedAttempt; response?: { status: number; text: stri
 
 export async function forward(input: ForwardInput, deps: ForwardDeps): Promise<Response> {
   const failures: Failure[] = [];
+  const identity = {
+    requestId: input.requestId,
+    startedAt: input.startedAt,
+    clientName: input.clientName,
+    model: input.request.model,
+    endpoint: input.endpoint,
+    stream: input.request.stream,
+  };
   const record = (fields: Partial<RequestRecord> & Pick<RequestRecord, "status">): void => {
-    const now = deps.now();
-    deps.settle({
-      requestId: input.requestId,
-      startedAt: input.startedAt,
-      clientName: input.clientName,
-      model: input.request.model,
-      endpoint: input.endpoint,
-      stream: input.request.stream,
-      errorCode: null,
-      instance: null,
-      deployment: null,
-      attempts: failures.length + (fields.instance ? 1 : 0),
-      failedAttempts: failures.map((failure) => failure.attempt),
-      latencyMs: now - input.startedAt,
-      ttfbMs: null,
-      usage: null,
-      usageSource: null,
-      upstreamRequestId: null,
-      region: null,
-      clientAborted: false,
-      ...fields,
-    });
+    deps.settle(
+      toRequestRecord(identity, deps.now(), {
+        attempts: failures.length + (fields.instance ? 1 : 0),
+        failedAttempts: failures.map((failure) => failure.attempt),
+        ...fields,
+      }),
+    );
   };
 
   for (const target of input.plan) {

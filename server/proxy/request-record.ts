@@ -34,3 +34,30 @@ export type RequestRecord = {
 };
 
 export type RequestSettled = (record: RequestRecord) => void;
+
+/** What is known about a request before any upstream answered. */
+export type RecordIdentity = Pick<RequestRecord, "requestId" | "startedAt" | "clientName" | "model" | "endpoint" | "stream">;
+
+/** A complete record from what is known, with every outcome field defaulting to "nothing happened". */
+export function toRequestRecord(
+  identity: RecordIdentity,
+  now: number,
+  outcome: Partial<RequestRecord> & Pick<RequestRecord, "status">,
+): RequestRecord {
+  return {
+    ...identity,
+    errorCode: null,
+    instance: null,
+    deployment: null,
+    attempts: 0,
+    failedAttempts: [],
+    latencyMs: now - identity.startedAt,
+    ttfbMs: null,
+    usage: null,
+    usageSource: null,
+    upstreamRequestId: null,
+    region: null,
+    clientAborted: false,
+    ...outcome,
+  };
+}

@@ -8,7 +8,7 @@ import { orderTargets, type Strategy } from "../routing/strategies.ts";
 import type { TargetTable } from "../routing/targets.ts";
 import { forward, type ForwardDeps } from "./forward.ts";
 import { parseProxyRequest, readBodyWithin } from "./read-request.ts";
-import type { RequestSettled } from "./request-record.ts";
+import { toRequestRecord, type RequestSettled } from "./request-record.ts";
 
 export type ProxyDeps = {
   table: TargetTable;
@@ -57,7 +57,8 @@ export function proxyRoutes(deps: ProxyDeps) {
     } catch (caught) {
       const error = toProxyError(caught);
       if (error.status >= 500) deps.logger.error("request failed inside the proxy", { requestId, error: error.cause ?? error });
-      deps.settle(rejectedRecord({ requestId, startedAt, clientName, model, endpoint, error, now: deps.forward.now() }));
+      const identity = { requestId, startedAt, clientName, model, endpoint, stream: false };
+      deps.settle(toRequestRecord(identity, deps.forward.now(), { status: error.status, errorCode: error.code }));
       return error.toResponse(requestId);
     }
   }
@@ -127,36 +128,4 @@ function invalidKey(headers: Headers): ProxyError {
       ? "Incorrect API key provided."
       : "You didn't provide an API key. Send it as 'Authorization: Bearer <key>' or in the 'api-key' header.",
   );
-}
-
-function rejectedRecord(input: {
-  requestId: string;
-  startedAt: number;
-  clientName: string | null;
-  model: string;
-  endpoint: string;
-  error: ProxyError;
-  now: number;
-}) {
-  return {
-    requestId: input.requestId,
-    startedAt: input.startedAt,
-    clientName: input.clientName,
-    model: input.model,
-    endpoint: input.endpoint,
-    stream: false,
-    status: input.error.status,
-    errorCode: input.error.code,
-    instance: null,
-    deployment: null,
-    attempts: 0,
-    failedAttempts: [],
-    latencyMs: input.now - input.startedAt,
-    ttfbMs: null,
-    usage: null,
-    usageSource: null,
-    upstreamRequestId: null,
-    region: null,
-    clientAborted: false,
-  };
 }

@@ -7,6 +7,13 @@ import { methodGuard } from "./http/method-guard.ts";
 import type { Logger } from "./log.ts";
 import type { RequestRecord, RequestSettled } from "./proxy/request-record.ts";
 import { proxyRoutes } from "./proxy/routes.ts";
+import { createEventBus, type EventBus } from "./events/bus.ts";
+import { healthPolicyFrom } from "./health/policy.ts";
+import { startHealthProber } from "./health/prober.ts";
+import { createHealthRegistry } from "./health/registry.ts";
+import { createLoadTracker } from "./routing/load.ts";
+import { createRetryBudget } from "./routing/retry-budget.ts";
+import { createRouter } from "./routing/router.ts";
 import { buildTargetTable } from "./routing/targets.ts";
 
 export type AppDeps = {
@@ -17,6 +24,7 @@ export type AppDeps = {
   random?: () => number;
   /** Called once per client request when it settles (after the last byte of a stream, or its abort). */
   onRequestSettled?: RequestSettled;
+  bus?: EventBus;
 };
 
 const PROXY_PATHS = [
@@ -33,7 +41,25 @@ const PROXY_PATHS = [
 
 export function createApp(deps: AppDeps) {
   const { config, logger } = deps;
+  const now = deps.now ?? Date.now;
+  const fetchUpstream = deps.fetch ?? fetch;
   const table = buildTargetTable(config);
+  const bus = deps.bus ?? createEventBus();
+  bus.subscribe((event) => {
+    if (event.type === "instance_state") logger.warn("instance state changed", { ...event });
+  });
+  const health = createHealthRegistry({ policy: healthPolicyFrom(config), now, bus });
+  const load = createLoadTracker();
+  const router = createRouter({ table, routing: config.routing, health, load, random: deps.random ?? Math.random, now });
+  const prober = config.health_check.enabled
+    ? startHealthProber({
+        instances: config.instances,
+        health,
+        fetch: fetchUpstream,
+        intervalMs: config.health_check.interval * 1000,
+        timeoutMs: config.health_check.timeout * 1000,
+      })
+    : null;
   const settle: RequestSettled = (record) => {
     logger.info("request", accessLogFields(record));
     deps.onRequestSettled?.(record);
@@ -50,22 +76,27 @@ export function createApp(deps: AppDeps) {
       proxyRoutes({
         table,
         auth: createClientAuthenticator(config.auth.api_keys),
-        strategy: config.routing.strategy,
-        retries: config.routing.retries,
         maxBodyBytes: config.limits.max_body_bytes,
         logger,
         settle,
-        random: deps.random ?? Math.random,
         forward: {
-          fetch: deps.fetch ?? fetch,
-          now: deps.now ?? Date.now,
+          fetch: fetchUpstream,
+          now,
           settle,
+          router,
+          health,
+          load,
+          retryBudget: createRetryBudget(config.routing.retry_budget),
+          maxAttempts: config.routing.retries + 1,
           timeoutMs: config.routing.timeout * 1000,
+          firstTokenTimeoutMs: config.routing.first_token_timeout * 1000,
           streamIdleTimeoutMs: config.routing.stream_idle_timeout * 1000,
         },
       }),
     )
-    .use(methodGuard([...PROXY_PATHS, { path: "/v1/models", method: "GET" }]));
+    .use(methodGuard([...PROXY_PATHS, { path: "/v1/models", method: "GET" }]))
+    .decorate("fleet", { health, load, router, bus, prober })
+    .onStop(() => prober?.stop());
 }
 
 export type App = ReturnType<typeof createApp>;

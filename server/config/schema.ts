@@ -1,10 +1,14 @@
 // The configuration's shape and defaults: YAML keys are spelled here exactly as the README documents them.
 import { Type, type Static } from "@sinclair/typebox";
+import { STRATEGIES } from "../routing/strategies.ts";
 
 const PositiveInt = (options: { default?: number; minimum?: number } = {}) =>
   Type.Integer({ minimum: options.minimum ?? 1, ...(options.default === undefined ? {} : { default: options.default }) });
 
-export const RoutingStrategies = ["failover", "weighted", "round_robin"] as const;
+const StrategySchema = Type.Union(
+  STRATEGIES.map((strategy) => Type.Literal(strategy)),
+  { default: "failover" },
+);
 
 export const InstanceSchema = Type.Object(
   {
@@ -40,14 +44,44 @@ export const ConfigSchema = Type.Object(
     port: Type.Integer({ default: 8080, minimum: 0, maximum: 65535 }),
     routing: Type.Object(
       {
-        strategy: Type.Union(
-          RoutingStrategies.map((strategy) => Type.Literal(strategy)),
-          { default: "failover" },
-        ),
+        strategy: StrategySchema,
         retries: Type.Integer({ default: 3, minimum: 0, maximum: 10 }),
         timeout: Type.Number({ default: 30, exclusiveMinimum: 0 }),
+        // Seconds a stream may take to its first content frame before the proxy fails over (nothing sent yet).
+        first_token_timeout: Type.Number({ default: 30, exclusiveMinimum: 0 }),
         // Seconds a stream may go without an upstream frame before it is stopped with an error frame.
         stream_idle_timeout: Type.Number({ default: 60, exclusiveMinimum: 0 }),
+        models: Type.Record(Type.String(), Type.Object({ strategy: StrategySchema }, { additionalProperties: false }), {
+          default: {},
+        }),
+        fallbacks: Type.Record(Type.String(), Type.Array(Type.String({ minLength: 1 })), { default: {} }),
+        context_window_fallbacks: Type.Record(Type.String(), Type.Array(Type.String({ minLength: 1 })), { default: {} }),
+        cooldown: Type.Object(
+          {
+            min_seconds: Type.Number({ default: 1, minimum: 0 }),
+            max_seconds: Type.Number({ default: 60, exclusiveMinimum: 0 }),
+            default_seconds: Type.Number({ default: 5, exclusiveMinimum: 0 }),
+          },
+          { default: {}, additionalProperties: false },
+        ),
+        circuit_breaker: Type.Object(
+          {
+            failure_threshold: PositiveInt({ default: 3 }),
+            error_rate: Type.Number({ default: 0.5, exclusiveMinimum: 0, maximum: 1 }),
+            min_requests: PositiveInt({ default: 10 }),
+            window_seconds: Type.Number({ default: 60, exclusiveMinimum: 0 }),
+            open_seconds: Type.Number({ default: 10, exclusiveMinimum: 0 }),
+            max_open_seconds: Type.Number({ default: 300, exclusiveMinimum: 0 }),
+          },
+          { default: {}, additionalProperties: false },
+        ),
+        retry_budget: Type.Object(
+          {
+            ratio: Type.Number({ default: 0.2, minimum: 0, maximum: 1 }),
+            minimum: Type.Integer({ default: 3, minimum: 0 }),
+          },
+          { default: {}, additionalProperties: false },
+        ),
       },
       { default: {}, additionalProperties: false },
     ),
@@ -66,6 +100,16 @@ export const ConfigSchema = Type.Object(
         max_body_bytes: PositiveInt({ default: 10 * 1024 * 1024 }),
         // Seconds a client connection may sit without bytes while its request is still being read.
         client_idle_timeout: PositiveInt({ default: 10 }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    health_check: Type.Object(
+      {
+        enabled: Type.Boolean({ default: true }),
+        interval: Type.Number({ default: 15, exclusiveMinimum: 0 }),
+        timeout: Type.Number({ default: 5, exclusiveMinimum: 0 }),
+        down_after: PositiveInt({ default: 3 }),
+        up_after: PositiveInt({ default: 2 }),
       },
       { default: {}, additionalProperties: false },
     ),

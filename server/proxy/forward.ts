@@ -1,26 +1,32 @@
-// The attempt loop: send a request to each planned target in turn until one answers, then relay that answer.
+// The attempt loop: try planned instances (then fallback models) until one answers, feeding health and load as it goes.
 import { ProxyError, errorHeaders } from "../errors.ts";
-import {
-  classifyUpstreamStatus,
-  isRetryable,
-  pickRelayedHeaders,
-  readRetryAfterMs,
-  sanitizeUpstreamText,
-} from "../providers/azure/response.ts";
+import type { HealthRegistry } from "../health/registry.ts";
+import { classifyUpstreamStatus, pickRelayedHeaders, readRetryAfterMs, sanitizeUpstreamText } from "../providers/azure/response.ts";
 import { toUpstreamBody, toUpstreamHeaders } from "../providers/azure/request.ts";
+import type { LoadTracker } from "../routing/load.ts";
+import { isOnlyThrottled, pickLastResort, soonestRecovery, type Plan } from "../routing/plan.ts";
+import type { RetryBudget } from "../routing/retry-budget.ts";
+import type { Router } from "../routing/router.ts";
 import type { Target } from "../routing/targets.ts";
 import { countChatPromptTokens, countPromptListTokens, countTextTokens } from "../tokens/count.ts";
 import type { ProxyRequest } from "./read-request.ts";
+import { awaitFirstContent, relayStream } from "./relay-stream.ts";
 import { toRequestRecord, type FailedAttempt, type RequestRecord, type RequestSettled } from "./request-record.ts";
-import { relayStream } from "./relay-stream.ts";
 import { respondWithBytes } from "./respond.ts";
+import { createStreamTap } from "./stream-tap.ts";
 import { readUsageFromBody, type Usage } from "./usage.ts";
 
 export type ForwardDeps = {
   fetch: (url: string, init: RequestInit) => Promise<Response>;
   now: () => number;
   settle: RequestSettled;
+  router: Router;
+  health: HealthRegistry;
+  load: LoadTracker;
+  retryBudget: RetryBudget;
+  maxAttempts: number;
   timeoutMs: number;
+  firstTokenTimeoutMs: number;
   streamIdleTimeoutMs: number;
 };
 
@@ -30,177 +36,293 @@ export type ForwardInput = {
   startedAt: number;
   endpoint: string;
   request: ProxyRequest;
-  /** Targets in the order to try them, already cut to the attempt budget. */
-  plan: readonly Target[];
   clientSignal: AbortSignal;
 };
 
-type Failure = { attempt: FailedAttempt; response?: { status: number; text: string; retryAfterMs?: number } };
+type Failure = FailedAttempt & { retryAfterMs?: number };
+type Outcome = Partial<RequestRecord> & Pick<RequestRecord, "status">;
+
+type AttemptResult =
+  | { kind: "answer"; response: Response }
+  | { kind: "failed"; failure: Failure }
+  | { kind: "context_too_long"; response: Response; status: number }
+  | { kind: "client_gone" };
 
 export async function forward(input: ForwardInput, deps: ForwardDeps): Promise<Response> {
+  const { router, retryBudget } = deps;
   const failures: Failure[] = [];
-  const identity = {
-    requestId: input.requestId,
-    startedAt: input.startedAt,
-    clientName: input.clientName,
-    model: input.request.model,
-    endpoint: input.endpoint,
-    stream: input.request.stream,
-  };
-  const record = (fields: Partial<RequestRecord> & Pick<RequestRecord, "status">): void => {
+  const blockedSeen: Plan["blocked"] = [];
+  let attempts = 0;
+  let settled = false;
+  retryBudget.requestStarted();
+
+  const settle = (request: ProxyRequest, outcome: Outcome) => {
+    if (settled) return;
+    settled = true;
+    retryBudget.requestFinished();
+    const identity = {
+      requestId: input.requestId,
+      startedAt: input.startedAt,
+      clientName: input.clientName,
+      model: request.model,
+      endpoint: input.endpoint,
+      stream: request.stream,
+    };
     deps.settle(
       toRequestRecord(identity, deps.now(), {
-        attempts: failures.length + (fields.instance ? 1 : 0),
-        failedAttempts: failures.map((failure) => failure.attempt),
-        ...fields,
+        attempts,
+        failedAttempts: failures.map(({ retryAfterMs: _, ...attempt }) => attempt),
+        ...outcome,
       }),
     );
   };
 
-  for (const target of input.plan) {
-    const attemptStart = deps.now();
-    const upstream = toUpstreamBody(input.request, target);
-    const controller = new AbortController();
-    const abortFromClient = () => controller.abort();
-    input.clientSignal.addEventListener("abort", abortFromClient, { once: true });
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      controller.abort();
-    }, deps.timeoutMs);
-    const release = () => {
-      clearTimeout(timer);
-      input.clientSignal.removeEventListener("abort", abortFromClient);
-    };
-    const fail = (attempt: Omit<FailedAttempt, "instance" | "latencyMs">, response?: Failure["response"]) => {
-      failures.push({ attempt: { instance: target.instance.name, latencyMs: deps.now() - attemptStart, ...attempt }, response });
-    };
+  const models = [input.request.model];
+  let fallbacksQueued = false;
+  let pendingContextError: { response: Response; status: number } | null = null;
 
-    let response: Response;
-    try {
-      response = await deps.fetch(target.urls[input.request.operation], {
-        method: "POST",
-        headers: toUpstreamHeaders(target, input.request.stream),
-        body: upstream.body,
-        signal: controller.signal,
-        // A redirect would carry the instance's key to another host.
-        redirect: "manual",
-      });
-    } catch {
-      release();
-      if (input.clientSignal.aborted) return clientGone(record);
-      fail({ status: null, reason: timedOut ? "timeout" : "connection_error" });
+  for (let m = 0; m < models.length; m++) {
+    const request: ProxyRequest = m === 0 ? input.request : { ...input.request, model: models[m]! };
+    const tried = new Set<string>();
+    let lastResortUsed = false;
+    let contextTooLong = false;
+    while (attempts < deps.maxAttempts) {
+      const plan = router.plan(request.model, tried);
+      let target: Target | undefined = plan.candidates[0];
+      let probe = target !== undefined && plan.probes.has(target.instance.name);
+      if (!target) {
+        blockedSeen.push(...plan.blocked);
+        const lastResort = lastResortUsed || isOnlyThrottled(plan.blocked) ? null : pickLastResort(plan.blocked, router.lastFailureAt);
+        if (!lastResort) break;
+        lastResortUsed = true;
+        target = lastResort;
+        probe = true;
+      }
+      const isRetry = attempts > 0;
+      if (isRetry && !retryBudget.tryStartRetry()) {
+        const error = finalError(failures, blockedSeen, deps.now(), "The proxy's retry budget is spent: too many requests are being retried at once.");
+        settle(request, { status: error.status, errorCode: error.code });
+        return error.toResponse(input.requestId);
+      }
+      tried.add(target.instance.name);
+      attempts++;
+      const result = await attemptTarget(target, probe, request, input, deps, (outcome) => settle(request, outcome));
+      if (isRetry) retryBudget.retryFinished();
+      switch (result.kind) {
+        case "answer":
+          return result.response;
+        case "client_gone":
+          settle(request, { status: 499, errorCode: "client_closed_request", clientAborted: true });
+          return new Response(null, { status: 499 });
+        case "context_too_long":
+          pendingContextError = { response: result.response, status: result.status };
+          contextTooLong = true;
+          break;
+        case "failed":
+          failures.push(result.failure);
+          continue;
+      }
+      if (contextTooLong) break;
+    }
+    if (contextTooLong) {
+      // A longer-context model may take what this one could not; nothing else in this model's queue can.
+      models.splice(m + 1, models.length, ...router.contextFallbacksFor(request.model));
       continue;
     }
-
-    const outcome = classifyUpstreamStatus(response.status);
-    const headers = pickRelayedHeaders(response.headers, { "x-request-id": input.requestId });
-    const answeredBy = {
-      instance: target.instance.name,
-      deployment: target.deployment,
-      upstreamRequestId: response.headers.get("apim-request-id") ?? response.headers.get("x-request-id"),
-      region: response.headers.get("x-ms-region"),
-    };
-
-    if (outcome === "success" && input.request.stream && response.body) {
-      clearTimeout(timer);
-      let ttfbMs: number | null = null;
-      const body = relayStream({
-        body: response.body,
-        dropUsageFrame: upstream.usageInjected,
-        appendUsageFrame: upstream.usageSynthesized
-          ? input.request.operation === "completions" ? "text_completion" : "chat.completion.chunk"
-          : null,
-        countTokens: target.streamUsage ? null : (text) => countUsage(input.request, text),
-        idleTimeoutMs: deps.streamIdleTimeoutMs,
-        abortUpstream: () => controller.abort(),
-        onFirstByte: () => {
-          ttfbMs = deps.now() - input.startedAt;
-        },
-        onEnd: (end) => {
-          release();
-          const failed = end.outcome === "upstream_failed" || end.outcome === "idle_timeout";
-          record({
-            status: end.outcome === "client_aborted" ? 499 : failed ? 502 : 200,
-            errorCode: failed ? end.outcome : null,
-            clientAborted: end.outcome === "client_aborted",
-            ttfbMs,
-            usage: end.usage,
-            usageSource: end.usageSource,
-            ...answeredBy,
-          });
-        },
-      });
-      headers["content-type"] = "text/event-stream";
-      headers["cache-control"] = "no-cache";
-      headers["x-accel-buffering"] = "no";
-      return new Response(body, { status: 200, headers });
+    if (!fallbacksQueued) {
+      fallbacksQueued = true;
+      models.push(...router.fallbacksFor(input.request.model).filter((model) => !models.includes(model)));
     }
-
-    let bytes: Uint8Array;
-    try {
-      bytes = new Uint8Array(await response.arrayBuffer());
-    } catch {
-      release();
-      if (input.clientSignal.aborted) return clientGone(record);
-      fail({ status: response.status, reason: timedOut ? "timeout" : "connection_error" });
-      continue;
-    }
-    release();
-
-    if (outcome === "success") {
-      const usage = readUsageFromBody(bytes);
-      headers["content-type"] = response.headers.get("content-type") ?? "application/json";
-      record({ status: response.status, ttfbMs: deps.now() - input.startedAt, usage, usageSource: usage ? "upstream" : null, ...answeredBy });
-      return respondWithBytes(bytes, response.status, headers);
-    }
-
-    const text = sanitizeUpstreamText(new TextDecoder().decode(bytes), target.secrets);
-    const kind = classifyUpstreamStatus(response.status, text);
-    if (!isRetryable(kind)) {
-      // The caller's own error (content_filter, context_length_exceeded, …): Azure's answer, once, as it was.
-      record({ status: response.status, errorCode: readErrorCode(text), ...answeredBy });
-      return new Response(text, { status: response.status, headers: { ...errorHeaders(response.status, input.requestId), ...headers } });
-    }
-    fail(
-      { status: response.status, reason: kind as FailedAttempt["reason"] },
-      { status: response.status, text, retryAfterMs: readRetryAfterMs(response.headers) },
-    );
   }
 
-  const error = finalError(failures);
-  record({ status: error.status, errorCode: error.code });
+  if (pendingContextError && failures.length === 0) {
+    settle(input.request, { status: pendingContextError.status, errorCode: "context_length_exceeded" });
+    return pendingContextError.response;
+  }
+  const error = finalError(failures, blockedSeen, deps.now());
+  settle(input.request, { status: error.status, errorCode: error.code });
   return error.toResponse(input.requestId);
 }
 
-/** When every attempt failed, the client hears the most useful of the failures: throttling first, since it says when to come back. */
-function finalError(failures: Failure[]): ProxyError {
-  const throttled = failures.filter((failure) => failure.attempt.reason === "throttled");
-  if (throttled.length > 0) {
-    const waits = throttled.map((failure) => failure.response?.retryAfterMs).filter((ms): ms is number => ms !== undefined);
-    const retryAfterMs = waits.length > 0 ? Math.min(...waits) : 1000;
+async function attemptTarget(
+  target: Target,
+  probe: boolean,
+  request: ProxyRequest,
+  input: ForwardInput,
+  deps: ForwardDeps,
+  settle: (outcome: Outcome) => void,
+): Promise<AttemptResult> {
+  const name = target.instance.name;
+  const attemptStart = deps.now();
+  if (probe) deps.health.takeProbe(name);
+  deps.load.started(name);
+  const upstream = toUpstreamBody(request, target);
+  const controller = new AbortController();
+  const abortFromClient = () => controller.abort();
+  input.clientSignal.addEventListener("abort", abortFromClient, { once: true });
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    controller.abort();
+  }, deps.timeoutMs);
+  let finished = false;
+  const finish = () => {
+    if (finished) return;
+    finished = true;
+    clearTimeout(timer);
+    input.clientSignal.removeEventListener("abort", abortFromClient);
+    deps.load.finished(name);
+  };
+  const failed = (reason: FailedAttempt["reason"], status: number | null, detail: string, retryAfterMs?: number): AttemptResult => {
+    finish();
+    if (reason === "throttled") deps.health.record(name, { type: "throttled", retryAfterMs });
+    else if (reason === "instance_error") deps.health.record(name, { type: "misconfigured", detail });
+    else deps.health.record(name, { type: "failure", reason, detail });
+    return { kind: "failed", failure: { instance: name, status, reason, latencyMs: deps.now() - attemptStart, retryAfterMs } };
+  };
+
+  let response: Response;
+  try {
+    response = await deps.fetch(target.urls[request.operation], {
+      method: "POST",
+      headers: toUpstreamHeaders(target, request.stream),
+      body: upstream.body,
+      signal: controller.signal,
+      // A redirect would carry the instance's key to another host.
+      redirect: "manual",
+    });
+  } catch {
+    if (input.clientSignal.aborted) return finish(), { kind: "client_gone" };
+    return timedOut
+      ? failed("timeout", null, `no answer within ${deps.timeoutMs} ms`)
+      : failed("connection_error", null, "connection failed");
+  }
+
+  deps.load.observeRemaining(name, response.headers);
+  const outcome = classifyUpstreamStatus(response.status);
+  const headers = pickRelayedHeaders(response.headers, { "x-request-id": input.requestId });
+  const answeredBy = {
+    instance: name,
+    deployment: target.deployment,
+    upstreamRequestId: response.headers.get("apim-request-id") ?? response.headers.get("x-request-id"),
+    region: response.headers.get("x-ms-region"),
+  };
+
+  if (outcome === "success" && request.stream && response.body) {
+    clearTimeout(timer);
+    const tap = createStreamTap({
+      dropUsageFrame: upstream.usageInjected,
+      holdDone: upstream.usageSynthesized,
+      wantText: !target.streamUsage,
+    });
+    const reader = response.body.getReader();
+    const first = await awaitFirstContent(reader, tap, deps.firstTokenTimeoutMs, () => controller.abort());
+    if (!first.ok) {
+      void reader.cancel().catch(() => {});
+      if (input.clientSignal.aborted) return finish(), { kind: "client_gone" };
+      return first.reason === "timeout"
+        ? failed("timeout", 200, `no content within ${deps.firstTokenTimeoutMs} ms`)
+        : failed("server_error", 200, "stream ended before any content");
+    }
+    deps.health.record(name, { type: "success" });
+    deps.load.observeLatency(name, deps.now() - attemptStart);
+    const ttfbMs = deps.now() - input.startedAt;
+    const body = relayStream({
+      reader,
+      tap,
+      held: first.held,
+      appendUsageFrame: upstream.usageSynthesized ? (request.operation === "completions" ? "text_completion" : "chat.completion.chunk") : null,
+      countUsage: (text, frames) => countUsage(request, text, target.streamUsage ? frames : null),
+      countedExactly: !target.streamUsage,
+      idleTimeoutMs: deps.streamIdleTimeoutMs,
+      abortUpstream: () => controller.abort(),
+      onEnd: (end) => {
+        finish();
+        const failedMidStream = end.outcome === "upstream_failed" || end.outcome === "idle_timeout";
+        // A cut connection is the instance's fault; a long silence may just be a slow generation.
+        if (end.outcome === "upstream_failed") deps.health.record(name, { type: "failure", reason: "server_error", detail: "stream cut" });
+        settle({
+          status: end.outcome === "client_aborted" ? 499 : failedMidStream ? 502 : 200,
+          errorCode: failedMidStream ? end.outcome : null,
+          clientAborted: end.outcome === "client_aborted",
+          ttfbMs,
+          usage: end.usage,
+          usageSource: end.usageSource,
+          ...answeredBy,
+        });
+      },
+    });
+    headers["content-type"] = "text/event-stream";
+    headers["cache-control"] = "no-cache";
+    headers["x-accel-buffering"] = "no";
+    return { kind: "answer", response: new Response(body, { status: 200, headers }) };
+  }
+
+  let bytes: Uint8Array;
+  try {
+    bytes = new Uint8Array(await response.arrayBuffer());
+  } catch {
+    if (input.clientSignal.aborted) return finish(), { kind: "client_gone" };
+    return timedOut ? failed("timeout", response.status, "body not complete in time") : failed("connection_error", response.status, "body cut");
+  }
+  finish();
+
+  if (outcome === "success") {
+    deps.health.record(name, { type: "success" });
+    deps.load.observeLatency(name, deps.now() - attemptStart);
+    const usage = readUsageFromBody(bytes);
+    headers["content-type"] = response.headers.get("content-type") ?? "application/json";
+    settle({ status: response.status, ttfbMs: deps.now() - input.startedAt, usage, usageSource: usage ? "upstream" : null, ...answeredBy });
+    return { kind: "answer", response: respondWithBytes(bytes, response.status, headers) };
+  }
+
+  const text = sanitizeUpstreamText(new TextDecoder().decode(bytes), target.secrets);
+  const kind = classifyUpstreamStatus(response.status, text);
+  if (kind === "caller_error") {
+    // The caller's own error (content_filter, context_length_exceeded, …): Azure's answer as it was, and the
+    // instance's health is untouched.
+    const code = readErrorCode(text);
+    const passthrough = new Response(text, { status: response.status, headers: { ...errorHeaders(response.status, input.requestId), ...headers } });
+    if (code === "context_length_exceeded" && deps.router.contextFallbacksFor(request.model).length > 0) {
+      return { kind: "context_too_long", response: passthrough, status: response.status };
+    }
+    settle({ status: response.status, errorCode: code, ...answeredBy });
+    return { kind: "answer", response: passthrough };
+  }
+  const detail = `upstream answered ${response.status}${readErrorCode(text) ? ` (${readErrorCode(text)})` : ""}`;
+  return failed(kind === "throttled" ? "throttled" : kind === "instance_error" ? "instance_error" : "server_error", response.status, detail, readRetryAfterMs(response.headers));
+}
+
+/** When nothing answered, the client hears the most useful of the failures: throttling first, since it says when to come back. */
+function finalError(failures: Failure[], blocked: Plan["blocked"], now: number, budgetMessage?: string): ProxyError {
+  const throttled = failures.filter((failure) => failure.reason === "throttled");
+  const onlyWaiting = failures.length === 0 && isOnlyThrottled(blocked);
+  if (throttled.length > 0 || onlyWaiting) {
+    const waits = throttled.map((failure) => failure.retryAfterMs).filter((ms): ms is number => ms !== undefined);
+    if (blocked.length > 0) waits.push(soonestRecovery(blocked, now) - now);
+    const retryAfterMs = Math.max(1, waits.length > 0 ? Math.min(...waits) : 1000);
     return new ProxyError("rate_limit_exceeded", "Every instance serving this model is rate limited. Please retry later.", {
-      headers: { "retry-after": String(Math.max(1, Math.ceil(retryAfterMs / 1000))), "retry-after-ms": String(retryAfterMs) },
+      headers: { "retry-after": String(Math.ceil(retryAfterMs / 1000)), "retry-after-ms": String(retryAfterMs) },
     });
   }
+  if (budgetMessage) return new ProxyError("no_instance_available", budgetMessage, { headers: { "retry-after": "1" } });
   const last = failures.at(-1);
-  switch (last?.attempt.reason) {
+  switch (last?.reason) {
     case "timeout":
       return new ProxyError("upstream_timeout", "The upstream did not answer in time.");
     case "instance_error":
       return new ProxyError("upstream_misconfigured", "The upstream rejected the proxy's configuration for this model (key, deployment or address).");
     case "server_error":
-      return new ProxyError("upstream_bad_response", `The upstream answered with status ${last.attempt.status}.`);
+      return new ProxyError("upstream_bad_response", `The upstream failed (status ${last.status}).`);
     case "connection_error":
       return new ProxyError("upstream_unreachable", "The upstream could not be reached.");
-    default:
-      return new ProxyError("no_instance_available", "No instance is available for this model.");
+    default: {
+      const retryAfterMs = Math.max(1000, soonestRecovery(blocked, now) - now);
+      return new ProxyError("no_instance_available", "No instance serving this model is healthy right now.", {
+        headers: { "retry-after": String(Math.ceil(retryAfterMs / 1000)), "retry-after-ms": String(retryAfterMs) },
+      });
+    }
   }
-}
-
-function clientGone(record: (fields: Partial<RequestRecord> & Pick<RequestRecord, "status">) => void): Response {
-  record({ status: 499, errorCode: "client_closed_request", clientAborted: true });
-  return new Response(null, { status: 499 });
 }
 
 function readErrorCode(text: string): string | null {
@@ -212,11 +334,15 @@ function readErrorCode(text: string): string | null {
   }
 }
 
-async function countUsage(request: ProxyRequest, completionText: string): Promise<Usage> {
+/**
+ * Usage the upstream did not report: the prompt counted with the model's tokenizer, plus either the generated
+ * text counted exactly, or — for a stream cut before its usage frame — the frames streamed (about one token each).
+ */
+async function countUsage(request: ProxyRequest, completionText: string, framesStreamed: number | null): Promise<Usage> {
   const prompt =
     request.operation === "chat/completions"
       ? await countChatPromptTokens(request.body.messages, request.model)
-      : await countPromptListTokens(request.body.prompt, request.model);
-  const completion = await countTextTokens(completionText, request.model);
+      : await countPromptListTokens(request.body.prompt ?? request.body.input, request.model);
+  const completion = framesStreamed ?? (await countTextTokens(completionText, request.model));
   return { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion };
 }

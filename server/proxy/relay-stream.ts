@@ -1,116 +1,126 @@
-// Relays an upstream SSE body frame by frame, tapping usage on the way and settling exactly once at its end or abort.
+// Streams an upstream SSE answer to the client: hold the prelude until content (so a failure before it can fail
+// over invisibly), then relay frame by frame, settling exactly once at the end, a cut, a stall or a client abort.
 import { ProxyError } from "../errors.ts";
-import { createFrameSplitter, inspectFrame, toSseFrame } from "./sse.ts";
+import { toSseFrame } from "./sse.ts";
+import type { StreamTap } from "./stream-tap.ts";
 import type { Usage } from "./usage.ts";
+
+/** The part of a stream reader the relay uses (Bun's reader type carries extras a plain reader lacks). */
+export type ByteReader = Pick<ReadableStreamDefaultReader<Uint8Array>, "read" | "cancel">;
+
+export type FirstContent =
+  | { ok: true; held: Uint8Array[] }
+  | { ok: false; reason: "timeout" | "ended" | "failed" };
+
+/** Reads until the first content frame (or [DONE]); nothing is sent to the client meanwhile. */
+export async function awaitFirstContent(
+  reader: ByteReader,
+  tap: StreamTap,
+  timeoutMs: number,
+  abortUpstream: () => void,
+): Promise<FirstContent> {
+  const held: Uint8Array[] = [];
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    abortUpstream();
+  }, timeoutMs);
+  try {
+    while (!tap.state.sawContent) {
+      const { value, done } = await reader.read();
+      if (done) return { ok: false, reason: "ended" };
+      const out = tap.process(value);
+      if (out) held.push(out);
+    }
+    return { ok: true, held };
+  } catch {
+    return { ok: false, reason: timedOut ? "timeout" : "failed" };
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 export type StreamEnd = {
   outcome: "completed" | "client_aborted" | "upstream_failed" | "idle_timeout";
   usage: Usage | null;
-  usageSource: "upstream" | "counted" | null;
+  usageSource: "upstream" | "counted" | "estimated" | null;
 };
 
 export type StreamRelayOptions = {
-  body: ReadableStream<Uint8Array>;
-  /** We asked for the usage frame on the client's behalf: drop it from what the client sees. */
-  dropUsageFrame: boolean;
+  reader: ByteReader;
+  tap: StreamTap;
+  held: Uint8Array[];
   /** The client asked for usage the upstream cannot send: append a frame of this `object` type with the proxy's count. */
   appendUsageFrame: "chat.completion.chunk" | "text_completion" | null;
-  /** The upstream reports no usage: accumulate generated text and count it. */
-  countTokens: ((completionText: string) => Promise<Usage>) | null;
+  /** Counts usage when the upstream reported none (from generated text, or from frames streamed before an abort). */
+  countUsage: (completionText: string, contentFrames: number) => Promise<Usage | null>;
+  /** Whether countUsage's figures are an exact count of the text or an estimate from frames. */
+  countedExactly: boolean;
   idleTimeoutMs: number;
-  abortUpstream: (reason: string) => void;
-  onFirstByte: () => void;
+  abortUpstream: () => void;
   onEnd: (end: StreamEnd) => void;
 };
 
 const encoder = new TextEncoder();
 
 export function relayStream(options: StreamRelayOptions): ReadableStream<Uint8Array> {
-  const reader = options.body.getReader();
-  const decoder = new TextDecoder();
-  const frames = createFrameSplitter();
-  const wantText = options.countTokens !== null;
-  let completionText = "";
-  let usage: Usage | null = null;
-  let sentFirstByte = false;
+  const { reader, tap } = options;
+  const held = [...options.held];
   let ended = false;
   let idleExpired = false;
 
   const idleTimer = setTimeout(() => {
     idleExpired = true;
-    options.abortUpstream("stream idle timeout");
+    options.abortUpstream();
   }, options.idleTimeoutMs);
 
-  const end = async (outcome: StreamEnd["outcome"]): Promise<void> => {
-    if (ended) return;
+  const end = async (outcome: StreamEnd["outcome"]): Promise<Usage | null> => {
+    if (ended) return null;
     ended = true;
     clearTimeout(idleTimer);
+    let usage = tap.state.usage;
     let usageSource: StreamEnd["usageSource"] = usage ? "upstream" : null;
-    if (!usage && options.countTokens) {
-      usage = await options.countTokens(completionText).catch(() => null);
-      usageSource = usage ? "counted" : null;
+    if (!usage) {
+      usage = await options.countUsage(tap.state.completionText, tap.state.contentFrames).catch(() => null);
+      usageSource = usage ? (options.countedExactly && outcome === "completed" ? "counted" : "estimated") : null;
     }
     options.onEnd({ outcome, usage, usageSource });
-  };
-
-  /** Returns the bytes to forward for this chunk, dropping the injected usage frame and noting usage. */
-  const process = (chunk: Uint8Array): Uint8Array | null => {
-    const alignedBefore = frames.pending === "";
-    const complete = frames.push(decoder.decode(chunk, { stream: true }));
-    let kept = "";
-    let dropped = false;
-    for (const frame of complete) {
-      const info = inspectFrame(frame, wantText);
-      if (info.usage) usage = info.usage;
-      if (wantText) completionText += info.text;
-      if (info.usageOnly && options.dropUsageFrame) {
-        dropped = true;
-        continue;
-      }
-      if (info.done && options.appendUsageFrame) {
-        // Counted usage must go out before [DONE]; this frame is rebuilt after the count below.
-        dropped = true;
-        continue;
-      }
-      kept += frame;
-    }
-    // Common case: the chunk was exactly whole frames and nothing was dropped, so forward its bytes as they came.
-    if (!dropped && alignedBefore && frames.pending === "") return chunk;
-    return kept === "" ? null : encoder.encode(kept);
+    return usage;
   };
 
   return new ReadableStream<Uint8Array>(
     {
       async pull(controller) {
+        const first = held.shift();
+        if (first) {
+          controller.enqueue(first);
+          return;
+        }
         try {
           for (;;) {
             const { value, done } = await reader.read();
             if (done) {
               if (options.appendUsageFrame) {
-                await end("completed");
+                const usage = await end("completed");
                 if (usage) controller.enqueue(encoder.encode(toSseFrame({ object: options.appendUsageFrame, choices: [], usage })));
                 controller.enqueue(encoder.encode("data: [DONE]\n\n"));
               } else {
-                if (frames.pending.trim() !== "") controller.enqueue(encoder.encode(frames.pending));
+                if (tap.pendingText.trim() !== "") controller.enqueue(encoder.encode(tap.pendingText));
                 await end("completed");
               }
               controller.close();
               return;
             }
             idleTimer.refresh();
-            const out = process(value);
+            const out = tap.process(value);
             if (out) {
-              if (!sentFirstByte) {
-                sentFirstByte = true;
-                options.onFirstByte();
-              }
               controller.enqueue(out);
               return;
             }
           }
         } catch {
-          // The upstream broke off (cut connection or our idle abort). Say so in-band: a silent close would
-          // let a client mistake a truncated answer for a complete one.
+          // Content has already reached the client, so there is no failing over now. Say so in-band: a silent
+          // close would let a client mistake a truncated answer for a complete one.
           const error = idleExpired
             ? new ProxyError("upstream_timeout", "The upstream stream went silent and was stopped.")
             : new ProxyError("upstream_bad_response", "The upstream stream ended unexpectedly.");
@@ -120,7 +130,7 @@ export function relayStream(options: StreamRelayOptions): ReadableStream<Uint8Ar
         }
       },
       async cancel() {
-        options.abortUpstream("client disconnected");
+        options.abortUpstream();
         await reader.cancel().catch(() => {});
         await end("client_aborted");
       },

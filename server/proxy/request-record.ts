@@ -26,8 +26,8 @@ export type RequestRecord = {
   latencyMs: number;
   ttfbMs: number | null;
   usage: Usage | null;
-  /** "upstream" when Azure reported usage, "counted" when the proxy tokenized it itself. */
-  usageSource: "upstream" | "counted" | null;
+  /** "upstream": Azure reported it; "counted": the proxy tokenized the whole answer; "estimated": a stream cut short, counted from what was streamed. */
+  usageSource: "upstream" | "counted" | "estimated" | null;
   upstreamRequestId: string | null;
   region: string | null;
   clientAborted: boolean;

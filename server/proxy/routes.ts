@@ -4,7 +4,6 @@ import { ProxyError, toProxyError } from "../errors.ts";
 import type { ClientAuthenticator } from "../http/client-auth.ts";
 import type { Logger } from "../log.ts";
 import type { Operation } from "../providers/azure/url.ts";
-import { orderTargets, type Strategy } from "../routing/strategies.ts";
 import type { TargetTable } from "../routing/targets.ts";
 import { forward, type ForwardDeps } from "./forward.ts";
 import { parseProxyRequest, readBodyWithin } from "./read-request.ts";
@@ -13,20 +12,15 @@ import { toRequestRecord, type RequestSettled } from "./request-record.ts";
 export type ProxyDeps = {
   table: TargetTable;
   auth: ClientAuthenticator;
-  strategy: Strategy;
-  retries: number;
   maxBodyBytes: number;
   logger: Logger;
   settle: RequestSettled;
-  random: () => number;
   forward: ForwardDeps;
 };
 
 type BunServer = { timeout(request: Request, seconds: number): void } | null;
 
 export function proxyRoutes(deps: ProxyDeps) {
-  let sequence = 0;
-
   async function handle(request: Request, server: BunServer, operation: Operation, deployment?: string): Promise<Response> {
     const startedAt = deps.forward.now();
     const requestId = crypto.randomUUID();
@@ -46,14 +40,12 @@ export function proxyRoutes(deps: ProxyDeps) {
       const modelFromPath = deployment === undefined ? undefined : (deps.table.modelOfDeployment.get(deployment) ?? deployment);
       const parsed = parseProxyRequest(operation, bytes, modelFromPath);
       model = parsed.model;
-      const targets = deps.table.byModel.get(parsed.model);
-      if (!targets || targets.length === 0) {
+      if (!deps.table.byModel.has(parsed.model)) {
         throw new ProxyError("model_not_found", `The model '${parsed.model}' does not exist or is not served by this proxy.`, {
           param: "model",
         });
       }
-      const plan = orderTargets(deps.strategy, { targets, sequence: sequence++, random: deps.random }).slice(0, deps.retries + 1);
-      return await forward({ requestId, clientName, startedAt, endpoint, request: parsed, plan, clientSignal: request.signal }, deps.forward);
+      return await forward({ requestId, clientName, startedAt, endpoint, request: parsed, clientSignal: request.signal }, deps.forward);
     } catch (caught) {
       const error = toProxyError(caught);
       if (error.status >= 500) deps.logger.error("request failed inside the proxy", { requestId, error: error.cause ?? error });

@@ -43,7 +43,7 @@ describe("starting the proxy", () => {
     const { exitCode, stderr, stdout } = await runToExit(["--config", dir], {});
     expect(exitCode).toBe(2);
     expect(stderr).toContain(`${join(dir, "base.yaml")}: port: expected integer to be less or equal to 65535`);
-    expect(stderr).toContain(`${join(dir, "base.yaml")}: routing.strategy: expected one of "failover", "weighted", "round_robin"`);
+    expect(stderr).toContain(`${join(dir, "base.yaml")}: routing.strategy: expected one of "failover", "weighted", "round_robin", "composite", "latency"`);
     expect(stderr).not.toContain("sk-secret-in-file");
     expect(stderr).not.toContain("    at ");
     expect(stdout).not.toContain("sk-secret-in-file");

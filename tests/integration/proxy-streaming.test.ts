@@ -96,7 +96,8 @@ describe("SSE relay", () => {
 
   it("stops a stream that goes silent past the stream idle timeout with an error frame", async () => {
     await using s = await setup({ routing: { stream_idle_timeout: 0.3 } });
-    s.fake.enqueue({ kind: "stall-stream", afterFrames: 2, ms: 3000 });
+    // Frames 0 and 1 are Azure's prelude; the stall comes after content has reached the client.
+    s.fake.enqueue({ kind: "stall-stream", afterFrames: 4, ms: 3000 });
     const response = await fetch(`${s.proxy.url}/v1/chat/completions`, { method: "POST", body: streamBody });
     const text = await readAll(response);
     expect(text).toContain('"code":"upstream_timeout"');

@@ -57,7 +57,16 @@ describe("validateConfig", () => {
     const result = validate({ instances: [instance()] });
     if (!result.ok) throw new Error("expected ok");
     expect(result.config.port).toBe(8080);
-    expect(result.config.routing).toEqual({ strategy: "failover", retries: 3, timeout: 30, stream_idle_timeout: 60 });
+    expect(result.config.routing).toMatchObject({
+      strategy: "failover",
+      retries: 3,
+      timeout: 30,
+      first_token_timeout: 30,
+      stream_idle_timeout: 60,
+      cooldown: { min_seconds: 1, max_seconds: 60, default_seconds: 5 },
+      retry_budget: { ratio: 0.2, minimum: 3 },
+    });
+    expect(result.config.health_check).toEqual({ enabled: true, interval: 15, timeout: 5, down_after: 3, up_after: 2 });
     expect(result.config.limits.max_body_bytes).toBe(10485760);
     expect(result.config.instances[0]).toMatchObject({ provider_type: "azure", api_version: "2024-10-21", enabled: true, model_deployments: {} });
     expect(Object.isFrozen(result.config.instances[0])).toBe(true);
@@ -72,7 +81,7 @@ describe("validateConfig", () => {
     if (result.ok) throw new Error("expected problems");
     const lines = result.problems.map(formatProblem);
     expect(lines).toContain("configs/base.yaml: port: expected integer");
-    expect(lines).toContain('configs/base.yaml: routing.strategy: expected one of "failover", "weighted", "round_robin"');
+    expect(lines).toContain('configs/base.yaml: routing.strategy: expected one of "failover", "weighted", "round_robin", "composite", "latency"');
     expect(lines).toContain("configs/base.yaml: instances[1].priority: expected integer to be greater or equal to 0");
     expect(lines).toContain("configs/base.yaml: instances[1].extra: unknown key");
   });

@@ -3,7 +3,6 @@ import { classifyUpstreamStatus, pickRelayedHeaders, readRetryAfterMs, sanitizeU
 import { toUpstreamBody, toUpstreamHeaders } from "../../server/providers/azure/request.ts";
 import { supportsStreamUsage, toUpstreamUrl } from "../../server/providers/azure/url.ts";
 import { parseProxyRequest } from "../../server/proxy/read-request.ts";
-import { orderTargets } from "../../server/routing/strategies.ts";
 import { buildTargetTable } from "../../server/routing/targets.ts";
 import { buildConfig } from "../_support/proxy.ts";
 import { encodingForModel } from "../../server/tokens/count.ts";
@@ -137,31 +136,6 @@ describe("buildTargetTable", () => {
     const upstream = toUpstreamBody(request, targetsFor("gpt-4o")[0]!);
     expect(upstream.usageInjected).toBe(true);
     expect(JSON.parse(upstream.body as string).stream_options).toEqual({ x: 1, include_usage: true });
-  });
-});
-
-describe("orderTargets", () => {
-  const targets = targetsFor("gpt-4o");
-  it("failover: lowest priority first, ties by weight", () => {
-    expect(orderTargets("failover", { targets, sequence: 0, random: Math.random }).map((t) => t.instance.name)).toEqual(["c", "b", "a"]);
-  });
-
-  it("round robin rotates exactly", () => {
-    const firsts = [0, 1, 2, 3].map((sequence) => orderTargets("round_robin", { targets, sequence, random: Math.random })[0]!.instance.name);
-    expect(firsts).toEqual(["a", "b", "c", "a"]);
-  });
-
-  it("weighted follows the weights for the first pick", () => {
-    const counts: Record<string, number> = {};
-    let seed = 1;
-    const random = () => ((seed = (seed * 16807) % 2147483647) - 1) / 2147483646;
-    for (let i = 0; i < 10_000; i++) {
-      const name = orderTargets("weighted", { targets, sequence: i, random })[0]!.instance.name;
-      counts[name] = (counts[name] ?? 0) + 1;
-    }
-    // weights 1, 1, 5 → 1/7, 1/7, 5/7
-    expect(Math.abs((counts.c ?? 0) / 10_000 - 5 / 7)).toBeLessThan(0.02);
-    expect(Math.abs((counts.a ?? 0) / 10_000 - 1 / 7)).toBeLessThan(0.02);
   });
 });
 

@@ -53,6 +53,7 @@ export async function forward(input: ForwardInput, deps: ForwardDeps): Promise<R
   const failures: Failure[] = [];
   const blockedSeen: Plan["blocked"] = [];
   let attempts = 0;
+  let lastResortFailed = false;
   let settled = false;
   retryBudget.requestStarted();
 
@@ -120,6 +121,7 @@ export async function forward(input: ForwardInput, deps: ForwardDeps): Promise<R
           break;
         case "failed":
           failures.push(result.failure);
+          if (lastResortUsed && plan.candidates.length === 0) lastResortFailed = true;
           continue;
       }
       if (contextTooLong) break;
@@ -139,9 +141,19 @@ export async function forward(input: ForwardInput, deps: ForwardDeps): Promise<R
     settle(input.request, { status: pendingContextError.status, errorCode: "context_length_exceeded" });
     return pendingContextError.response;
   }
-  const error = finalError(failures, blockedSeen, deps.now());
+  const error = lastResortFailed
+    ? unavailable(blockedSeen, deps.now())
+    : finalError(failures, blockedSeen, deps.now());
   settle(input.request, { status: error.status, errorCode: error.code });
   return error.toResponse(input.requestId);
+}
+
+/** Every instance is down and the last-resort probe failed too: 503, with when the first circuit may close. */
+function unavailable(blocked: Plan["blocked"], now: number): ProxyError {
+  const retryAfterMs = Math.max(1000, soonestRecovery(blocked, now) - now);
+  return new ProxyError("no_instance_available", "No instance serving this model is healthy right now.", {
+    headers: { "retry-after": String(Math.ceil(retryAfterMs / 1000)), "retry-after-ms": String(retryAfterMs) },
+  });
 }
 
 async function attemptTarget(
@@ -316,12 +328,8 @@ function finalError(failures: Failure[], blocked: Plan["blocked"], now: number, 
       return new ProxyError("upstream_bad_response", `The upstream failed (status ${last.status}).`);
     case "connection_error":
       return new ProxyError("upstream_unreachable", "The upstream could not be reached.");
-    default: {
-      const retryAfterMs = Math.max(1000, soonestRecovery(blocked, now) - now);
-      return new ProxyError("no_instance_available", "No instance serving this model is healthy right now.", {
-        headers: { "retry-after": String(Math.ceil(retryAfterMs / 1000)), "retry-after-ms": String(retryAfterMs) },
-      });
-    }
+    default:
+      return unavailable(blocked, now);
   }
 }
 

@@ -11,6 +11,8 @@ export type TestProxy = AsyncDisposable & {
   records: RequestRecord[];
   logLines: string[];
   config: Readonly<Config>;
+  /** Live routing state (health, load, router, event bus) of the app under test. */
+  fleet: ReturnType<typeof createApp>["decorator"]["fleet"];
 };
 
 export type TestProxyOptions = Partial<Omit<AppDeps, "config" | "logger">> & {
@@ -51,6 +53,7 @@ export async function startProxy(options: TestProxyOptions): Promise<TestProxy> 
     records,
     logLines,
     config,
+    fleet: app.decorator.fleet,
     [Symbol.asyncDispose]: async () => {
       await app.stop(true);
     },

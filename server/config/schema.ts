@@ -5,6 +5,8 @@ import { STRATEGIES } from "../routing/strategies.ts";
 const PositiveInt = (options: { default?: number; minimum?: number } = {}) =>
   Type.Integer({ minimum: options.minimum ?? 1, ...(options.default === undefined ? {} : { default: options.default }) });
 
+export const RedisFailureModes = ["open", "local", "closed"] as const;
+
 const StrategySchema = Type.Union(
   STRATEGIES.map((strategy) => Type.Literal(strategy)),
   { default: "failover" },
@@ -90,9 +92,38 @@ export const ConfigSchema = Type.Object(
       { default: {}, additionalProperties: false },
     ),
     admin: Type.Object({ token: Type.String({ default: "" }) }, { default: {}, additionalProperties: false }),
-    redis: Type.Object({ url: Type.String({ default: "" }) }, { default: {}, additionalProperties: false }),
+    redis: Type.Object(
+      {
+        url: Type.String({ default: "" }),
+        // Every limiter key starts with this, so several proxies (or other apps) can share one Redis.
+        key_prefix: Type.String({ default: "aoai-proxy:" }),
+        // What the limiter does while Redis is unreachable: admit all, count in process, or refuse.
+        on_failure: Type.Union(RedisFailureModes.map((mode) => Type.Literal(mode)), { default: "local" }),
+        // A request never waits on Redis longer than this; then the on_failure mode answers.
+        command_timeout_ms: PositiveInt({ default: 150 }),
+        // Reconnect attempts back off exponentially up to this delay.
+        reconnect_max_delay_ms: PositiveInt({ default: 2000 }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
     stats: Type.Object(
-      { database: Type.String({ default: "data/stats.db" }) },
+      {
+        enabled: Type.Boolean({ default: true }),
+        database: Type.String({ default: "data/stats.db" }),
+        retention_days: Type.Object(
+          {
+            // Raw request rows, failed attempts and per-minute rollups.
+            raw: PositiveInt({ default: 7 }),
+            // Per-hour rollups (what windows longer than a day read).
+            rollups: PositiveInt({ default: 90 }),
+          },
+          { default: {}, additionalProperties: false },
+        ),
+        // Seconds between batched writes; a backlog of 1000 records is written sooner.
+        flush_interval: Type.Number({ default: 1, exclusiveMinimum: 0 }),
+        // Records held while the disk is slow or failing; beyond it new ones are dropped and counted.
+        max_queue: PositiveInt({ default: 50_000 }),
+      },
       { default: {}, additionalProperties: false },
     ),
     limits: Type.Object(
@@ -100,6 +131,8 @@ export const ConfigSchema = Type.Object(
         max_body_bytes: PositiveInt({ default: 10 * 1024 * 1024 }),
         // Seconds a client connection may sit without bytes while its request is still being read.
         client_idle_timeout: PositiveInt({ default: 10 }),
+        // Completion tokens the limiter reserves for a request that sets neither max_tokens nor max_completion_tokens.
+        default_max_tokens: PositiveInt({ default: 1024 }),
       },
       { default: {}, additionalProperties: false },
     ),
@@ -121,3 +154,4 @@ export const ConfigSchema = Type.Object(
 export type Config = Static<typeof ConfigSchema>;
 export type InstanceConfig = Static<typeof InstanceSchema>;
 export type ClientKeyConfig = Static<typeof ClientKeySchema>;
+export type RedisConfig = Config["redis"];

@@ -1,6 +1,6 @@
 // Token counts for when Azure reports none (streams on api-versions without include_usage): a real BPE tokenizer per model family.
 export type Encoding = "o200k_base" | "cl100k_base";
-type CountTokens = (text: string) => number;
+export type CountTokens = (text: string) => number;
 
 /** Deployment names are arbitrary, so the encoding follows the model name the client asked for. */
 export function encodingForModel(model: string): Encoding {
@@ -24,6 +24,11 @@ function loadEncoding(encoding: Encoding): Promise<CountTokens> {
   return pending;
 }
 
+/** The synchronous counter for a model's encoding, once its table is loaded (for callers that count many strings). */
+export function loadTokenCounter(model: string): Promise<CountTokens> {
+  return loadEncoding(encodingForModel(model));
+}
+
 export async function countTextTokens(text: string, model: string): Promise<number> {
   if (text === "") return 0;
   const count = await loadEncoding(encodingForModel(model));
@@ -31,9 +36,9 @@ export async function countTextTokens(text: string, model: string): Promise<numb
 }
 
 // OpenAI's documented chat framing: 3 tokens per message, 1 more per name, 3 to prime the reply.
-const TOKENS_PER_MESSAGE = 3;
-const TOKENS_PER_NAME = 1;
-const REPLY_PRIMER_TOKENS = 3;
+export const TOKENS_PER_MESSAGE = 3;
+export const TOKENS_PER_NAME = 1;
+export const REPLY_PRIMER_TOKENS = 3;
 
 export async function countChatPromptTokens(messages: unknown, model: string): Promise<number> {
   if (!Array.isArray(messages)) return 0;
@@ -59,7 +64,7 @@ export async function countPromptListTokens(prompt: unknown, model: string): Pro
   return total;
 }
 
-function textOfContent(content: unknown): string {
+export function textOfContent(content: unknown): string {
   if (typeof content === "string") return content;
   if (!Array.isArray(content)) return "";
   return content

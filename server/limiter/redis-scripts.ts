@@ -1,0 +1,196 @@
+// The Lua twins of window.ts and reserve.ts: each runs atomically in Redis, on Redis's own clock (TIME).
+//
+// A subject is one hash: h = oldest bucket that may hold counts, t / r = token and request totals,
+// l = newest bucket written, and t<bucket> / r<bucket> per bucket. 0 stands for "no limit".
+
+const PRELUDE = `
+local time = redis.call('TIME')
+local now_ms = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local window_ms = tonumber(ARGV[1])
+local bucket_ms = tonumber(ARGV[2])
+local per_window = math.floor(window_ms / bucket_ms)
+local current = math.floor(now_ms / bucket_ms)
+local oldest = current - per_window
+local ttl_ms = window_ms + 2 * bucket_ms
+local current_tokens_field = 't' .. current
+local current_requests_field = 'r' .. current
+
+-- Drops buckets that left the window. Returns tokens, requests, last bucket (-1 when the subject holds nothing),
+-- and the current bucket's tokens and requests, all from one HMGET: every redis.call costs about a microsecond.
+local function advance(key)
+  local state = redis.call('HMGET', key, 'h', 't', 'r', 'l', current_tokens_field, current_requests_field)
+  if not state[1] then return 0, 0, -1, 0, 0 end
+  local head = tonumber(state[1])
+  local tokens = tonumber(state[2]) or 0
+  local requests = tonumber(state[3]) or 0
+  local last = tonumber(state[4]) or -1
+  if last < oldest then
+    redis.call('DEL', key)
+    return 0, 0, -1, 0, 0
+  end
+  if head < oldest then
+    for bucket = head, oldest - 1 do
+      local count = redis.call('HMGET', key, 't' .. bucket, 'r' .. bucket)
+      if count[1] or count[2] then
+        tokens = tokens - (tonumber(count[1]) or 0)
+        requests = requests - (tonumber(count[2]) or 0)
+        redis.call('HDEL', key, 't' .. bucket, 'r' .. bucket)
+      end
+    end
+    redis.call('HSET', key, 'h', oldest, 't', tokens, 'r', requests)
+  end
+  return tokens, requests, last, tonumber(state[5]) or 0, tonumber(state[6]) or 0
+end
+`;
+
+/**
+ * KEYS: the client's key when ARGV[4] is 1, then one key per candidate instance.
+ * ARGV: window_ms, bucket_ms, tokens, has_client, client_tpm, client_rpm, then tpm and rpm per instance.
+ * Reply: ok, chosen (1-based, 0 none), now_ms, bucket, retry_after_ms (-1 never), blocked_by (0 none, 1 client,
+ * 2 instance), the client's tokens, requests and last bucket, then for each instance checked its tokens, requests,
+ * last bucket and retry_after_ms (0 when the request fit there, -1 never).
+ */
+export const RESERVE_LUA = `${PRELUDE}
+local need = tonumber(ARGV[3])
+local has_client = ARGV[4] == '1'
+
+local function fits(tokens, requests, tpm, rpm)
+  return (tpm == 0 or tokens + need <= tpm) and (rpm == 0 or requests + 1 <= rpm)
+end
+
+-- Only on refusals: one HGETALL, then the live buckets oldest first (a redis.call per bucket would cost 60).
+local function retry_after(key, tokens, requests, tpm, rpm)
+  if tpm > 0 and need > tpm then return -1 end
+  local token_excess = 0
+  local request_excess = 0
+  if tpm > 0 then token_excess = tokens + need - tpm end
+  if rpm > 0 then request_excess = requests + 1 - rpm end
+  if token_excess <= 0 and request_excess <= 0 then return 0 end
+  local token_at = {}
+  local request_at = {}
+  local fields = redis.call('HGETALL', key)
+  local sub, byte = string.sub, string.byte
+  for i = 1, #fields, 2 do
+    local field = fields[i]
+    local offset = #field > 1 and tonumber(sub(field, 2))
+    if offset then
+      offset = offset - oldest
+      if offset >= 0 then
+        if byte(field, 1) == 116 then token_at[offset] = tonumber(fields[i + 1])
+        else request_at[offset] = tonumber(fields[i + 1]) end
+      end
+    end
+  end
+  local freed_tokens = 0
+  local freed_requests = 0
+  for offset = 0, per_window do
+    freed_tokens = freed_tokens + (token_at[offset] or 0)
+    freed_requests = freed_requests + (request_at[offset] or 0)
+    if freed_tokens >= token_excess and freed_requests >= request_excess then
+      return (oldest + offset + per_window + 1) * bucket_ms - now_ms
+    end
+  end
+  return (current + per_window + 1) * bucket_ms - now_ms
+end
+
+-- s: { tokens, requests, last, key, limited, current tokens, current requests } as advance left them.
+local function commit(s)
+  redis.call('HSET', s[4], 'h', oldest, 'l', current, 't', s[1] + need, 'r', s[2] + 1,
+    current_tokens_field, s[6] + need, current_requests_field, s[7] + 1)
+  redis.call('PEXPIRE', s[4], ttl_ms)
+end
+
+local first_instance = 1
+local client_tpm = tonumber(ARGV[5])
+local client_rpm = tonumber(ARGV[6])
+local client_fits = true
+local client_retry = 0
+local ct, cr, cl, cct, ccr = 0, 0, -1, 0, 0
+if has_client then
+  first_instance = 2
+  ct, cr, cl, cct, ccr = advance(KEYS[1])
+  client_fits = fits(ct, cr, client_tpm, client_rpm)
+  if not client_fits then client_retry = retry_after(KEYS[1], ct, cr, client_tpm, client_rpm) end
+end
+
+local usage = {}
+local chosen = 0
+local instance_retry = -1
+for i = 1, #KEYS - first_instance + 1 do
+  local key = KEYS[first_instance + i - 1]
+  local tpm = tonumber(ARGV[5 + 2 * i])
+  local rpm = tonumber(ARGV[6 + 2 * i])
+  if tpm == 0 and rpm == 0 then
+    table.insert(usage, { 0, 0, -1, key, false, 0, 0, 0 })
+    chosen = i
+    break
+  end
+  local t, r, l, bt, br = advance(key)
+  if fits(t, r, tpm, rpm) then
+    table.insert(usage, { t, r, l, key, true, bt, br, 0 })
+    chosen = i
+    break
+  end
+  local wait = retry_after(key, t, r, tpm, rpm)
+  table.insert(usage, { t, r, l, key, true, bt, br, wait })
+  if wait >= 0 and (instance_retry < 0 or wait < instance_retry) then instance_retry = wait end
+end
+
+local ok = 0
+local retry = 0
+local blocked = 0
+if client_fits and chosen > 0 then
+  ok = 1
+  if has_client then
+    commit({ ct, cr, cl, KEYS[1], true, cct, ccr })
+    ct, cr, cl = ct + need, cr + 1, current
+  end
+  local picked = usage[chosen]
+  if picked[5] then
+    commit(picked)
+    usage[chosen] = { picked[1] + need, picked[2] + 1, current, picked[4], true, 0, 0, 0 }
+  end
+else
+  if client_fits then blocked = 2 else blocked = 1 end
+  local instance_part = instance_retry
+  if chosen > 0 then instance_part = 0 end
+  if client_retry < 0 or instance_part < 0 then retry = -1 else retry = math.max(client_retry, instance_part) end
+end
+
+local reply = { ok, chosen, now_ms, current, retry, blocked, ct, cr, cl }
+for _, entry in ipairs(usage) do
+  table.insert(reply, entry[1])
+  table.insert(reply, entry[2])
+  table.insert(reply, entry[3])
+  table.insert(reply, entry[8])
+end
+return reply
+`;
+
+/**
+ * KEYS: the subjects a reservation charged. ARGV: window_ms, bucket_ms, bucket, token delta, request delta.
+ * A bucket that already left the window is past caring; counts never go below zero.
+ */
+export const ADJUST_LUA = `${PRELUDE}
+local bucket = tonumber(ARGV[3])
+local token_delta = tonumber(ARGV[4])
+local request_delta = tonumber(ARGV[5])
+if bucket < oldest then return 0 end
+for _, key in ipairs(KEYS) do
+  local _, _, last = advance(key)
+  local count = redis.call('HMGET', key, 't' .. bucket, 'r' .. bucket)
+  local old_tokens = tonumber(count[1]) or 0
+  local old_requests = tonumber(count[2]) or 0
+  local tokens = math.max(0, old_tokens + token_delta)
+  local requests = math.max(0, old_requests + request_delta)
+  if tokens ~= old_tokens or requests ~= old_requests then
+    if last < 0 then redis.call('HSET', key, 'h', oldest, 't', 0, 'r', 0, 'l', -1) end
+    redis.call('HSET', key, 't' .. bucket, tokens, 'r' .. bucket, requests)
+    redis.call('HINCRBY', key, 't', tokens - old_tokens)
+    redis.call('HINCRBY', key, 'r', requests - old_requests)
+    if (tokens > 0 or requests > 0) and bucket > last then redis.call('HSET', key, 'l', bucket) end
+    redis.call('PEXPIRE', key, ttl_ms)
+  end
+end
+return 1
+`;

@@ -1,0 +1,132 @@
+// The Redis LimiterStore: one Lua script per check-and-reserve, bounded waits, and a connection that reports its state.
+import { Redis, type Result } from "ioredis";
+import { ADJUST_LUA, RESERVE_LUA } from "./redis-scripts.ts";
+import type { AdjustCommand, InstanceUsage, LimiterStore, ReserveCommand, ReserveReply, SubjectSpec } from "./store.ts";
+import { MINUTE_WINDOW, isLimited, type Limits, type WindowParams, type WindowUsage } from "./window.ts";
+
+// defineCommand adds these at run time (EVALSHA, then EVAL on NOSCRIPT); this tells the compiler.
+declare module "ioredis" {
+  interface RedisCommander<Context> {
+    limiterReserve(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Result<unknown, Context>;
+    limiterAdjust(numberOfKeys: number, ...keysAndArgs: (string | number)[]): Result<unknown, Context>;
+  }
+}
+
+export type RedisStoreOptions = {
+  url: string;
+  /** Prepended to every key (ioredis keyPrefix), so several deployments can share one Redis. */
+  keyPrefix: string;
+  /** A command that gets no answer within this fails; the caller falls back. */
+  commandTimeoutMs: number;
+  reconnectMaxDelayMs: number;
+  connectTimeoutMs?: number;
+  window?: WindowParams;
+  /** Called whenever the connection becomes usable or stops being so. */
+  onConnectionChange?: (up: boolean, reason: string) => void;
+};
+
+const FIRST_RECONNECT_DELAY_MS = 50;
+
+export class RedisStore implements LimiterStore {
+  readonly kind = "redis";
+  private readonly redis: Redis;
+  private readonly params: WindowParams;
+
+  constructor(options: RedisStoreOptions) {
+    this.params = options.window ?? MINUTE_WINDOW;
+    this.redis = new Redis(options.url, {
+      keyPrefix: options.keyPrefix,
+      commandTimeout: options.commandTimeoutMs,
+      connectTimeout: options.connectTimeoutMs ?? Math.max(1000, options.commandTimeoutMs),
+      // Fail at once while disconnected instead of queueing behind a reconnect: the request path never waits on it.
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      retryStrategy: (attempt) => Math.min(FIRST_RECONNECT_DELAY_MS * 2 ** Math.min(attempt, 16), options.reconnectMaxDelayMs),
+      scripts: {
+        limiterReserve: { lua: RESERVE_LUA },
+        limiterAdjust: { lua: ADJUST_LUA },
+      },
+    });
+    const notify = options.onConnectionChange ?? (() => {});
+    this.redis.on("ready", () => notify(true, "connected"));
+    // Without an error listener ioredis prints every failed reconnect; the limiter reports state itself.
+    this.redis.on("error", (error: Error) => notify(false, describeRedisError(error)));
+    this.redis.on("close", () => notify(false, "connection closed"));
+  }
+
+  /** True when a command can be sent now (not while connecting or reconnecting). */
+  isConnected(): boolean {
+    return this.redis.status === "ready";
+  }
+
+  async ping(): Promise<void> {
+    await this.redis.ping();
+  }
+
+  async reserve(command: ReserveCommand): Promise<ReserveReply> {
+    const keys: string[] = [];
+    const args: (string | number)[] = [this.params.windowMs, this.params.bucketMs, command.tokens];
+    if (isLimitedClient(command.client)) {
+      keys.push(command.client.key);
+      args.push(1, ...limitArgs(command.client.limits));
+    } else {
+      args.push(0, 0, 0);
+    }
+    for (const instance of command.instances) {
+      keys.push(instance.key);
+      args.push(...limitArgs(instance.limits));
+    }
+    const reply = await this.redis.limiterReserve(keys.length, ...keys, ...args);
+    return parseReserveReply(reply, command);
+  }
+
+  async adjust(command: AdjustCommand): Promise<void> {
+    if (command.keys.length === 0) return;
+    await this.redis.limiterAdjust(
+      command.keys.length,
+      ...command.keys,
+      this.params.windowMs,
+      this.params.bucketMs,
+      command.bucket,
+      command.delta.tokens,
+      command.delta.requests,
+    );
+  }
+
+  async close(): Promise<void> {
+    this.redis.disconnect();
+  }
+}
+
+function limitArgs(limits: Limits): [number, number] {
+  return [limits.tokenLimit ?? 0, limits.requestLimit ?? 0];
+}
+
+/** Reads RESERVE_LUA's flat integer reply; anything else is a bug worth failing loudly on. */
+export function parseReserveReply(reply: unknown, command: ReserveCommand): ReserveReply {
+  if (!Array.isArray(reply) || reply.length < 9 || !reply.every((value) => typeof value === "number")) {
+    throw new Error(`unexpected limiter script reply: ${JSON.stringify(reply)}`);
+  }
+  const numbers: number[] = reply;
+  const at = (index: number): number => numbers[index] ?? 0;
+  const usageAt = (offset: number): WindowUsage => ({ tokens: at(offset), requests: at(offset + 1), last: at(offset + 2) });
+  const instances: InstanceUsage[] = [];
+  for (let offset = 9; offset + 3 < numbers.length; offset += 4) {
+    instances.push({ ...usageAt(offset), retryAfterMs: at(offset + 3) < 0 ? Infinity : at(offset + 3) });
+  }
+  const client = isLimitedClient(command.client) ? usageAt(6) : null;
+  const nowMs = at(2);
+  if (at(0) === 1) return { ok: true, chosen: at(1) - 1, bucket: at(3), nowMs, client, instances };
+  const retryAfterMs = at(4) < 0 ? Infinity : at(4);
+  return { ok: false, blockedBy: at(5) === 1 ? "client" : "instance", retryAfterMs, nowMs, client, instances };
+}
+
+// Same rule as reserveAcross: a client without limits is not counted at all.
+function isLimitedClient(client: SubjectSpec | null): client is SubjectSpec {
+  return client !== null && isLimited(client.limits);
+}
+
+function describeRedisError(error: Error): string {
+  const code = "code" in error && typeof error.code === "string" ? error.code : undefined;
+  return code ? `${code}: ${error.message}` : error.message;
+}

@@ -11,10 +11,13 @@ import { createEventBus, type EventBus } from "./events/bus.ts";
 import { healthPolicyFrom } from "./health/policy.ts";
 import { startHealthProber } from "./health/prober.ts";
 import { createHealthRegistry } from "./health/registry.ts";
+import { createLimiter } from "./limiter/limiter.ts";
+import { startHealthSync } from "./health/redis-sync.ts";
 import { createLoadTracker } from "./routing/load.ts";
 import { createRetryBudget } from "./routing/retry-budget.ts";
 import { createRouter } from "./routing/router.ts";
 import { buildTargetTable } from "./routing/targets.ts";
+import { createAppStats, type StatsDeps } from "./stats/app-stats.ts";
 
 export type AppDeps = {
   config: Readonly<Config>;
@@ -25,6 +28,8 @@ export type AppDeps = {
   /** Called once per client request when it settles (after the last byte of a stream, or its abort). */
   onRequestSettled?: RequestSettled;
   bus?: EventBus;
+  /** Statistics recorder and database; without it /metrics still works and /stats answers 503. */
+  stats?: StatsDeps;
 };
 
 const PROXY_PATHS = [
@@ -48,9 +53,32 @@ export function createApp(deps: AppDeps) {
   bus.subscribe((event) => {
     if (event.type === "instance_state") logger.warn("instance state changed", { ...event });
   });
-  const health = createHealthRegistry({ policy: healthPolicyFrom(config), now, bus });
+  // With Redis, a 429 or an opened circuit seen by one replica keeps every replica off that instance.
+  const healthSync = config.redis.url
+    ? startHealthSync({
+        url: config.redis.url,
+        keyPrefix: config.redis.key_prefix,
+        commandTimeoutMs: config.redis.command_timeout_ms,
+        reconnectMaxDelayMs: config.redis.reconnect_max_delay_ms,
+        instances: config.instances.map((instance) => instance.name),
+        logger,
+        now,
+      })
+    : null;
+  const health = createHealthRegistry({ policy: healthPolicyFrom(config), now, bus, onChange: healthSync?.publish });
+  healthSync?.attach(health);
   const load = createLoadTracker();
-  const router = createRouter({ table, routing: config.routing, health, load, random: deps.random ?? Math.random, now });
+  const limiter = createLimiter({ config, logger, now });
+  const router = createRouter({
+    table,
+    routing: config.routing,
+    health,
+    load,
+    headroom: (target, tokens) => limiter.headroom(target.instance, tokens),
+    utilisation: (target) => limiter.utilisation(target.instance),
+    random: deps.random ?? Math.random,
+    now,
+  });
   const prober = config.health_check.enabled
     ? startHealthProber({
         instances: config.instances,
@@ -60,23 +88,44 @@ export function createApp(deps: AppDeps) {
         timeoutMs: config.health_check.timeout * 1000,
       })
     : null;
+  const stats = createAppStats({
+    config,
+    models: table.models,
+    stats: deps.stats,
+    availability: health.availability,
+    limiter: () => config.instances.map((instance) => ({ instance: instance.name, utilisation: limiter.utilisation(instance) })),
+    logger,
+    now,
+  });
   const settle: RequestSettled = (record) => {
     logger.info("request", accessLogFields(record));
+    stats.observe(record);
     deps.onRequestSettled?.(record);
   };
   return new Elysia()
     .use(errorPlugin(logger))
-    .get("/health", () =>
-      Response.json(
-        { status: "ok", name: config.name, instances: config.instances.filter((instance) => instance.enabled).length },
+    .get("/health", () => {
+      const statsState = stats.state();
+      const limiterStatus = limiter.status();
+      // Degraded still serves traffic: a load balancer should keep sending, an operator should look.
+      const degraded = statsState === "degraded" || limiterStatus.degraded;
+      return Response.json(
+        {
+          status: degraded ? "degraded" : "ok",
+          name: config.name,
+          instances: config.instances.filter((instance) => instance.enabled).length,
+          stats: statsState,
+          limiter: limiterStatus,
+        },
         { headers: { "x-request-id": crypto.randomUUID(), "cache-control": "no-store" } },
-      ),
-    )
+      );
+    })
     .use(
       proxyRoutes({
         table,
         auth: createClientAuthenticator(config.auth.api_keys),
         maxBodyBytes: config.limits.max_body_bytes,
+        limiter,
         logger,
         settle,
         forward: {
@@ -87,6 +136,7 @@ export function createApp(deps: AppDeps) {
           health,
           load,
           retryBudget: createRetryBudget(config.routing.retry_budget),
+          limiter,
           maxAttempts: config.routing.retries + 1,
           timeoutMs: config.routing.timeout * 1000,
           firstTokenTimeoutMs: config.routing.first_token_timeout * 1000,
@@ -94,9 +144,14 @@ export function createApp(deps: AppDeps) {
         },
       }),
     )
+    .use(stats.routes)
     .use(methodGuard([...PROXY_PATHS, { path: "/v1/models", method: "GET" }]))
-    .decorate("fleet", { health, load, router, bus, prober })
-    .onStop(() => prober?.stop());
+    .decorate("fleet", { health, load, router, bus, prober, limiter })
+    .onStop(async () => {
+      prober?.stop();
+      await healthSync?.close();
+      await limiter.close();
+    });
 }
 
 export type App = ReturnType<typeof createApp>;

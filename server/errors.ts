@@ -6,8 +6,10 @@ export const ERROR_CATALOG = {
   missing_required_parameter: { status: 400, type: "invalid_request_error" },
   invalid_type: { status: 400, type: "invalid_request_error" },
   invalid_request: { status: 400, type: "invalid_request_error" },
+  tokens_exceed_limit: { status: 400, type: "invalid_request_error" },
   invalid_api_key: { status: 401, type: "invalid_request_error" },
   model_not_found: { status: 404, type: "invalid_request_error" },
+  instance_not_found: { status: 404, type: "invalid_request_error" },
   not_found: { status: 404, type: "invalid_request_error" },
   method_not_allowed: { status: 405, type: "invalid_request_error" },
   request_too_large: { status: 413, type: "invalid_request_error" },
@@ -17,6 +19,7 @@ export const ERROR_CATALOG = {
   upstream_misconfigured: { status: 502, type: "upstream_error" },
   upstream_bad_response: { status: 502, type: "upstream_error" },
   no_instance_available: { status: 503, type: "server_error" },
+  stats_unavailable: { status: 503, type: "server_error" },
   upstream_timeout: { status: 504, type: "timeout_error" },
 } as const satisfies Record<string, { status: number; type: string }>;
 
@@ -53,10 +56,11 @@ export class ProxyError extends Error {
     return { error: { message: this.message, type: this.type, param: this.param, code: this.code } };
   }
 
-  toResponse(requestId: string): Response {
+  /** @param extraHeaders headers that belong to the request rather than the error (e.g. x-ratelimit-*) */
+  toResponse(requestId: string, extraHeaders: Record<string, string> = {}): Response {
     return new Response(JSON.stringify(this.toJSON()), {
       status: this.status,
-      headers: { ...errorHeaders(this.status, requestId), ...this.headers },
+      headers: { ...extraHeaders, ...errorHeaders(this.status, requestId), ...this.headers },
     });
   }
 }

@@ -6,6 +6,7 @@ import type { Config } from "./config/schema.ts";
 import { formatProblem } from "./config/validate.ts";
 import { startDemo, type Demo } from "./demo.ts";
 import { createLogger, parseLogLevel } from "./log.ts";
+import { openStats } from "./stats/open.ts";
 
 const EXIT_CONFIG = 2;
 
@@ -43,7 +44,8 @@ async function main(): Promise<void> {
   }
   if (config.auth.api_keys.length === 0) logger.warn("auth.api_keys is empty: client authentication is off");
 
-  const app = createApp({ config, logger });
+  const stats = openStats(config.stats, logger);
+  const app = createApp({ config, logger, stats: stats.deps });
   app.listen({
     port: config.port,
     idleTimeout: config.limits.client_idle_timeout,
@@ -63,6 +65,8 @@ async function main(): Promise<void> {
     stopping = true;
     logger.info("stopping", { signal });
     await app.stop();
+    // After the server has stopped, so the last settled requests are in the queue it flushes.
+    stats.close();
     await demo?.stop();
     process.exit(0);
   };

@@ -21,6 +21,8 @@ export type HealthRegistry = {
   /** Overwrites an instance's state from a shared store (another replica's observation). */
   adopt(instance: string, state: InstanceHealth): void;
   snapshot(): ReadonlyMap<string, InstanceHealth>;
+  /** Orders instances by their last failure, exact even when two failed within the same millisecond. */
+  failureOrder(instance: string): number;
 };
 
 export type HealthRegistryOptions = {
@@ -33,6 +35,8 @@ export type HealthRegistryOptions = {
 
 export function createHealthRegistry(options: HealthRegistryOptions): HealthRegistry {
   const states = new Map<string, InstanceHealth>();
+  const failureOrders = new Map<string, number>();
+  let failures = 0;
   const get = (instance: string) => states.get(instance) ?? HEALTHY;
 
   const set = (instance: string, next: InstanceHealth, reason: string | null) => {
@@ -50,6 +54,9 @@ export function createHealthRegistry(options: HealthRegistryOptions): HealthRegi
     get,
     availability: (instance) => availabilityOf(get(instance), options.now()),
     record(instance, event) {
+      if (event.type === "failure" || event.type === "misconfigured" || (event.type === "probe" && !event.ok)) {
+        failureOrders.set(instance, ++failures);
+      }
       const next = nextHealth(get(instance), event, options.now(), options.policy);
       if (set(instance, next, describe(event, next))) options.onChange?.(instance, next, event);
     },
@@ -60,6 +67,7 @@ export function createHealthRegistry(options: HealthRegistryOptions): HealthRegi
       set(instance, state, "shared by another replica");
     },
     snapshot: () => states,
+    failureOrder: (instance) => failureOrders.get(instance) ?? 0,
   };
 }
 

@@ -1,6 +1,8 @@
 // The attempt loop: try planned instances (then fallback models) until one answers, feeding health and load as it goes.
 import { ProxyError, errorHeaders } from "../errors.ts";
 import type { HealthRegistry } from "../health/registry.ts";
+import type { LimitedClient, Limiter, Reservation } from "../limiter/limiter.ts";
+import type { TokenEstimate } from "../limiter/estimate.ts";
 import { classifyUpstreamStatus, pickRelayedHeaders, readRetryAfterMs, sanitizeUpstreamText } from "../providers/azure/response.ts";
 import { toUpstreamBody, toUpstreamHeaders } from "../providers/azure/request.ts";
 import type { LoadTracker } from "../routing/load.ts";
@@ -24,6 +26,7 @@ export type ForwardDeps = {
   health: HealthRegistry;
   load: LoadTracker;
   retryBudget: RetryBudget;
+  limiter: Limiter;
   maxAttempts: number;
   timeoutMs: number;
   firstTokenTimeoutMs: number;
@@ -37,6 +40,9 @@ export type ForwardInput = {
   endpoint: string;
   request: ProxyRequest;
   clientSignal: AbortSignal;
+  /** The caller's key, for its own rpm/tpm limits (null when client auth is off). */
+  client: LimitedClient | null;
+  estimate: TokenEstimate;
 };
 
 type Failure = FailedAttempt & { retryAfterMs?: number };
@@ -78,6 +84,7 @@ export async function forward(input: ForwardInput, deps: ForwardDeps): Promise<R
     );
   };
 
+  let rateHeaders: Record<string, string> = {};
   const models = [input.request.model];
   let fallbacksQueued = false;
   let pendingContextError: { response: Response; status: number } | null = null;
@@ -88,29 +95,54 @@ export async function forward(input: ForwardInput, deps: ForwardDeps): Promise<R
     let lastResortUsed = false;
     let contextTooLong = false;
     while (attempts < deps.maxAttempts) {
-      const plan = router.plan(request.model, tried);
-      let target: Target | undefined = plan.candidates[0];
-      let probe = target !== undefined && plan.probes.has(target.instance.name);
-      if (!target) {
+      const plan = router.plan(request.model, tried, input.estimate.totalTokens);
+      let candidates = plan.candidates;
+      let viaLastResort = false;
+      if (candidates.length === 0) {
         blockedSeen.push(...plan.blocked);
         const lastResort = lastResortUsed || isOnlyThrottled(plan.blocked) ? null : pickLastResort(plan.blocked, router.lastFailureAt);
         if (!lastResort) break;
         lastResortUsed = true;
-        target = lastResort;
-        probe = true;
+        viaLastResort = true;
+        candidates = [lastResort];
       }
       const isRetry = attempts > 0;
       if (isRetry && !retryBudget.tryStartRetry()) {
         const error = finalError(failures, blockedSeen, deps.now(), "The proxy's retry budget is spent: too many requests are being retried at once.");
         settle(request, { status: error.status, errorCode: error.code });
-        return error.toResponse(input.requestId);
+        return error.toResponse(input.requestId, rateHeaders);
       }
+      // One limiter round trip charges the client key and the first candidate with room, together or not at all.
+      const reserved = await deps.limiter.reserve({
+        instances: candidates.map((candidate) => candidate.instance),
+        client: input.client,
+        tokens: input.estimate.totalTokens,
+      });
+      rateHeaders = reserved.headers;
+      if (!reserved.ok) {
+        if (isRetry) retryBudget.retryFinished();
+        if (reserved.scope === "client" || reserved.reason !== "rate_limited") {
+          const error = limiterError(reserved.reason, reserved.retryAfterMs, input.client?.name ?? null);
+          settle(request, { status: error.status, errorCode: error.code });
+          return error.toResponse(input.requestId, rateHeaders);
+        }
+        // No candidate has room in the proxy's own window: they wait like throttled instances.
+        const until = deps.now() + reserved.retryAfterMs;
+        for (const candidate of candidates) {
+          tried.add(candidate.instance.name);
+          blockedSeen.push({ target: candidate, reason: "no_headroom", until });
+        }
+        continue;
+      }
+      const target = candidates[reserved.chosen]!;
+      const probe = viaLastResort || plan.probes.has(target.instance.name);
       tried.add(target.instance.name);
       attempts++;
-      const result = await attemptTarget(target, probe, request, input, deps, (outcome) => settle(request, outcome));
+      const result = await attemptTarget(target, probe, reserved.reservation, request, input, deps, (outcome) => settle(request, outcome));
       if (isRetry) retryBudget.retryFinished();
       switch (result.kind) {
         case "answer":
+          for (const [name, value] of Object.entries(rateHeaders)) result.response.headers.set(name, value);
           return result.response;
         case "client_gone":
           settle(request, { status: 499, errorCode: "client_closed_request", clientAborted: true });
@@ -139,13 +171,27 @@ export async function forward(input: ForwardInput, deps: ForwardDeps): Promise<R
 
   if (pendingContextError && failures.length === 0) {
     settle(input.request, { status: pendingContextError.status, errorCode: "context_length_exceeded" });
+    for (const [name, value] of Object.entries(rateHeaders)) pendingContextError.response.headers.set(name, value);
     return pendingContextError.response;
   }
   const error = lastResortFailed
     ? unavailable(blockedSeen, deps.now())
     : finalError(failures, blockedSeen, deps.now());
   settle(input.request, { status: error.status, errorCode: error.code });
-  return error.toResponse(input.requestId);
+  return error.toResponse(input.requestId, rateHeaders);
+}
+
+/** The limiter refused the caller's own key (or, with redis.on_failure: closed, could not be asked). */
+function limiterError(reason: "rate_limited" | "too_large" | "unavailable", retryAfterMs: number, client: string | null): ProxyError {
+  const retry = { "retry-after": String(Math.max(1, Math.ceil(retryAfterMs / 1000))), "retry-after-ms": String(Math.max(1, retryAfterMs)) };
+  switch (reason) {
+    case "rate_limited":
+      return new ProxyError("rate_limit_exceeded", `Rate limit reached for key '${client}'. Please retry after ${Math.ceil(retryAfterMs / 1000)} s.`, { headers: retry });
+    case "too_large":
+      return new ProxyError("tokens_exceed_limit", "This request needs more tokens than its limit allows in a minute.");
+    case "unavailable":
+      return new ProxyError("no_instance_available", "The rate limiter is unavailable, so the proxy refuses requests for now.", { headers: retry });
+  }
 }
 
 /** Every instance is down and the last-resort probe failed too: 503, with when the first circuit may close. */
@@ -159,6 +205,7 @@ function unavailable(blocked: Plan["blocked"], now: number): ProxyError {
 async function attemptTarget(
   target: Target,
   probe: boolean,
+  reservation: Reservation,
   request: ProxyRequest,
   input: ForwardInput,
   deps: ForwardDeps,
@@ -187,10 +234,19 @@ async function attemptTarget(
   };
   const failed = (reason: FailedAttempt["reason"], status: number | null, detail: string, retryAfterMs?: number): AttemptResult => {
     finish();
+    // The upstream did no work for us: give the tokens and the request back.
+    deps.limiter.refund(reservation);
     if (reason === "throttled") deps.health.record(name, { type: "throttled", retryAfterMs });
     else if (reason === "instance_error") deps.health.record(name, { type: "misconfigured", detail });
     else deps.health.record(name, { type: "failure", reason, detail });
     return { kind: "failed", failure: { instance: name, status, reason, latencyMs: deps.now() - attemptStart, retryAfterMs } };
+  };
+
+  const clientGone = (): AttemptResult => {
+    finish();
+    // Azure has the prompt and may be generating: charge what it has certainly counted.
+    deps.limiter.reconcile(reservation, input.estimate.promptTokens);
+    return { kind: "client_gone" };
   };
 
   let response: Response;
@@ -204,7 +260,7 @@ async function attemptTarget(
       redirect: "manual",
     });
   } catch {
-    if (input.clientSignal.aborted) return finish(), { kind: "client_gone" };
+    if (input.clientSignal.aborted) return clientGone();
     return timedOut
       ? failed("timeout", null, `no answer within ${deps.timeoutMs} ms`)
       : failed("connection_error", null, "connection failed");
@@ -231,7 +287,7 @@ async function attemptTarget(
     const first = await awaitFirstContent(reader, tap, deps.firstTokenTimeoutMs, () => controller.abort());
     if (!first.ok) {
       void reader.cancel().catch(() => {});
-      if (input.clientSignal.aborted) return finish(), { kind: "client_gone" };
+      if (input.clientSignal.aborted) return clientGone();
       return first.reason === "timeout"
         ? failed("timeout", 200, `no content within ${deps.firstTokenTimeoutMs} ms`)
         : failed("server_error", 200, "stream ended before any content");
@@ -250,6 +306,7 @@ async function attemptTarget(
       abortUpstream: () => controller.abort(),
       onEnd: (end) => {
         finish();
+        deps.limiter.reconcile(reservation, end.usage?.total_tokens ?? input.estimate.promptTokens);
         const failedMidStream = end.outcome === "upstream_failed" || end.outcome === "idle_timeout";
         // A cut connection is the instance's fault; a long silence may just be a slow generation.
         if (end.outcome === "upstream_failed") deps.health.record(name, { type: "failure", reason: "server_error", detail: "stream cut" });
@@ -274,7 +331,7 @@ async function attemptTarget(
   try {
     bytes = new Uint8Array(await response.arrayBuffer());
   } catch {
-    if (input.clientSignal.aborted) return finish(), { kind: "client_gone" };
+    if (input.clientSignal.aborted) return clientGone();
     return timedOut ? failed("timeout", response.status, "body not complete in time") : failed("connection_error", response.status, "body cut");
   }
   finish();
@@ -283,6 +340,7 @@ async function attemptTarget(
     deps.health.record(name, { type: "success" });
     deps.load.observeLatency(name, deps.now() - attemptStart);
     const usage = readUsageFromBody(bytes);
+    deps.limiter.reconcile(reservation, usage?.total_tokens ?? input.estimate.totalTokens);
     headers["content-type"] = response.headers.get("content-type") ?? "application/json";
     settle({ status: response.status, ttfbMs: deps.now() - input.startedAt, usage, usageSource: usage ? "upstream" : null, ...answeredBy });
     return { kind: "answer", response: respondWithBytes(bytes, response.status, headers) };
@@ -294,6 +352,8 @@ async function attemptTarget(
     // The caller's own error (content_filter, context_length_exceeded, …): Azure's answer as it was, and the
     // instance's health is untouched.
     const code = readErrorCode(text);
+    // Azure refused before generating: the request counts, its tokens do not.
+    deps.limiter.reconcile(reservation, 0);
     const passthrough = new Response(text, { status: response.status, headers: { ...errorHeaders(response.status, input.requestId), ...headers } });
     if (code === "context_length_exceeded" && deps.router.contextFallbacksFor(request.model).length > 0) {
       return { kind: "context_too_long", response: passthrough, status: response.status };

@@ -1,7 +1,8 @@
 // The OpenAI-compatible and Azure-style proxy endpoints: authenticate, read, plan, forward.
 import { Elysia } from "elysia";
 import { ProxyError, toProxyError } from "../errors.ts";
-import type { ClientAuthenticator } from "../http/client-auth.ts";
+import type { ClientAuthenticator, ClientIdentity } from "../http/client-auth.ts";
+import { checkCouldEverFit, type Limiter } from "../limiter/limiter.ts";
 import type { Logger } from "../log.ts";
 import type { Operation } from "../providers/azure/url.ts";
 import type { TargetTable } from "../routing/targets.ts";
@@ -15,6 +16,7 @@ export type ProxyDeps = {
   maxBodyBytes: number;
   logger: Logger;
   settle: RequestSettled;
+  limiter: Limiter;
   forward: ForwardDeps;
 };
 
@@ -27,9 +29,10 @@ export function proxyRoutes(deps: ProxyDeps) {
     const endpoint = `/${operation}`;
     let model = "";
     let clientName: string | null = null;
+    let client: ClientIdentity | null = null;
     try {
       if (deps.auth.enabled) {
-        const client = deps.auth.identify(request.headers);
+        client = deps.auth.identify(request.headers);
         if (!client) throw invalidKey(request.headers);
         clientName = client.name;
       }
@@ -40,12 +43,24 @@ export function proxyRoutes(deps: ProxyDeps) {
       const modelFromPath = deployment === undefined ? undefined : (deps.table.modelOfDeployment.get(deployment) ?? deployment);
       const parsed = parseProxyRequest(operation, bytes, modelFromPath);
       model = parsed.model;
-      if (!deps.table.byModel.has(parsed.model)) {
+      const targets = deps.table.byModel.get(parsed.model);
+      if (!targets) {
         throw new ProxyError("model_not_found", `The model '${parsed.model}' does not exist or is not served by this proxy.`, {
           param: "model",
         });
       }
-      return await forward({ requestId, clientName, startedAt, endpoint, request: parsed, clientSignal: request.signal }, deps.forward);
+      const instances = targets.map((target) => target.instance);
+      const estimate = await deps.limiter.estimate(
+        { operation, model: parsed.model, body: parsed.body, bodyBytes: bytes.byteLength },
+        { instances, client },
+      );
+      // A request larger than every budget would otherwise meet an endless series of 429s.
+      const fit = checkCouldEverFit({ tokens: estimate.totalTokens, instances, client });
+      if (!fit.ok) throw new ProxyError("tokens_exceed_limit", fit.message);
+      return await forward(
+        { requestId, clientName, startedAt, endpoint, request: parsed, clientSignal: request.signal, client, estimate },
+        deps.forward,
+      );
     } catch (caught) {
       const error = toProxyError(caught);
       if (error.status >= 500) deps.logger.error("request failed inside the proxy", { requestId, error: error.cause ?? error });

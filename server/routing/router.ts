@@ -6,13 +6,15 @@ import type { LoadTracker } from "./load.ts";
 import type { CandidateState, Strategy } from "./strategies.ts";
 import type { Target, TargetTable } from "./targets.ts";
 
-export type Headroom = (target: Target) => { ok: true } | { ok: false; until: number };
+export type Headroom = (target: Target, tokens: number) => { ok: true } | { ok: false; until: number };
 
 export type Router = {
   targetsFor(model: string): readonly Target[] | undefined;
-  plan(model: string, tried: ReadonlySet<string>): Plan;
+  /** @param tokens this request's estimate, for skipping instances without limiter headroom */
+  plan(model: string, tried: ReadonlySet<string>, tokens: number): Plan;
   fallbacksFor(model: string): readonly string[];
   contextFallbacksFor(model: string): readonly string[];
+  /** Larger means failed more recently (an order, not a time). */
   lastFailureAt(instance: string): number;
 };
 
@@ -33,6 +35,7 @@ const ALWAYS: Headroom = () => ({ ok: true });
 export function createRouter(options: RouterOptions): Router {
   let sequence = 0;
   const { routing, health, load } = options;
+  const headroom = options.headroom ?? ALWAYS;
 
   const state = (target: Target): CandidateState => {
     const name = target.instance.name;
@@ -51,13 +54,13 @@ export function createRouter(options: RouterOptions): Router {
 
   return {
     targetsFor: (model) => options.table.byModel.get(model),
-    plan(model, tried) {
+    plan(model, tried, tokens) {
       const strategy: Strategy = routing.models[model]?.strategy ?? routing.strategy;
       return planCandidates({
         targets: options.table.byModel.get(model) ?? [],
         strategy,
         availability: (instance) => health.availability(instance),
-        headroom: options.headroom ?? ALWAYS,
+        headroom: (target) => headroom(target, tokens),
         state,
         sequence: sequence++,
         random: options.random,
@@ -66,6 +69,6 @@ export function createRouter(options: RouterOptions): Router {
     },
     fallbacksFor: (model) => routing.fallbacks[model] ?? [],
     contextFallbacksFor: (model) => routing.context_window_fallbacks[model] ?? [],
-    lastFailureAt: (instance) => health.get(instance).lastFailureAt,
+    lastFailureAt: (instance) => health.failureOrder(instance),
   };
 }

@@ -1,20 +1,32 @@
 // SSE framing for relayed streams: split upstream text into whole frames and read what accounting needs from each.
 import { toUsage, type Usage } from "./usage.ts";
 
-const FRAME_END = /\r?\n\r?\n/;
+const FRAME_END = /\r?\n\r?\n/g;
 
 /** Accumulates text and hands back complete frames (each with its terminating blank line); the partial tail waits. */
 export function createFrameSplitter() {
   let pending = "";
   return {
     push(text: string): string[] {
-      pending += text;
+      const buffer = pending + text;
       const frames: string[] = [];
-      for (let match = FRAME_END.exec(pending); match; match = FRAME_END.exec(pending)) {
-        const end = match.index + match[0].length;
-        frames.push(pending.slice(0, end));
-        pending = pending.slice(end);
+      let start = 0;
+      // Scan forward once and cut the tail once: slicing the rest after every frame would copy a
+      // 50-frame chunk fifty times.
+      if (buffer.includes("\r")) {
+        FRAME_END.lastIndex = 0;
+        for (let match = FRAME_END.exec(buffer); match; match = FRAME_END.exec(buffer)) {
+          const end = match.index + match[0].length;
+          frames.push(buffer.slice(start, end));
+          start = end;
+        }
+      } else {
+        for (let at = buffer.indexOf("\n\n"); at !== -1; at = buffer.indexOf("\n\n", start)) {
+          frames.push(buffer.slice(start, at + 2));
+          start = at + 2;
+        }
       }
+      pending = start === 0 ? buffer : buffer.slice(start);
       return frames;
     },
     get pending(): string {
@@ -37,6 +49,11 @@ export type FrameInfo = {
 const NOTHING: FrameInfo = { done: false, usageOnly: false, usage: null, text: "", malformed: false };
 
 export function dataOf(frame: string): string {
+  // Azure's frames are a single `data: …` line: take it without splitting.
+  if (frame.startsWith("data: ")) {
+    const lineEnd = frame.indexOf("\n");
+    if (lineEnd === -1 || frame.slice(lineEnd).trim() === "") return frame.slice(6, lineEnd === -1 ? undefined : lineEnd).replace(/\r$/, "");
+  }
   let data = "";
   for (const line of frame.split(/\r?\n/)) {
     if (line.startsWith("data:")) data += (data ? "\n" : "") + line.slice(line[5] === " " ? 6 : 5);

@@ -1,0 +1,236 @@
+// Turns measured cells into the comparisons, floors and table the benchmark prints: pure, so the numbers can be re-rendered from JSON.
+import { SCENARIOS, TARGETS, type ScenarioName, type TargetName } from "./scenarios.ts";
+import { median, medianOf } from "./stats.ts";
+import type { ProbeResult } from "./stream-probe.ts";
+
+export type LoadStats = { requestsPerSec: number; p50Ms: number; p99Ms: number; errors: number; bytesPerRequest: number };
+export type LatencyStats = { p50Ms: number; p99Ms: number; errors: number };
+export type Cell = { load: LoadStats; c1: LatencyStats; probe: ProbeResult | null };
+export type Grid = Record<ScenarioName, Record<TargetName, Cell>>;
+export type RunResult = { cells: Grid; infoLog: Record<ScenarioName, LoadStats> | null };
+
+export type Comparison = {
+  scenario: ScenarioName;
+  proxyOverPassThrough: number;
+  proxyOverDirect: number;
+  passThroughOverDirect: number;
+  /** Proxy minus pass-through, wrk at one connection. */
+  addedP50AtC1Ms: number;
+  /** Core-0 time per request (1e6 / req/s with the servers' core saturated), proxy minus pass-through. */
+  addedCoreUsPerRequest: number;
+  ttfbDiffMs: number | null;
+  lastByteDiffMs: number | null;
+};
+
+export type LogCost = { scenario: ScenarioName; warnRequestsPerSec: number; infoRequestsPerSec: number; ratio: number; addedCoreUsPerRequest: number };
+export type Floor = { name: string; measured: string; limit: string; pass: boolean };
+export type MemoryReport = Record<string, number | null>;
+
+export const FLOOR_THROUGHPUT_RATIO = 0.7;
+export const FLOOR_ADDED_P50_MS = 0.5;
+export const FLOOR_TTFB_DIFF_MS = 0.5;
+
+export function medianGrid(runs: readonly RunResult[]): RunResult {
+  const cells = {} as Grid;
+  for (const scenario of SCENARIOS) {
+    const row = {} as Record<TargetName, Cell>;
+    for (const target of TARGETS) {
+      const samples = runs.map((run) => run.cells[scenario][target]);
+      const probes = samples.flatMap((cell) => (cell.probe ? [cell.probe] : []));
+      row[target] = {
+        load: medianOf(samples.map((cell) => cell.load)),
+        c1: medianOf(samples.map((cell) => cell.c1)),
+        probe: probes.length > 0 ? medianOf(probes) : null,
+      };
+    }
+    cells[scenario] = row;
+  }
+  const infoRuns = runs.flatMap((run) => (run.infoLog ? [run.infoLog] : []));
+  let infoLog: RunResult["infoLog"] = null;
+  if (infoRuns.length > 0) {
+    const medians = {} as Record<ScenarioName, LoadStats>;
+    for (const scenario of SCENARIOS) medians[scenario] = medianOf(infoRuns.map((run) => run[scenario]));
+    infoLog = medians;
+  }
+  return { cells, infoLog };
+}
+
+const coreUs = (requestsPerSec: number) => 1e6 / requestsPerSec;
+
+export function compare(grid: Grid): Comparison[] {
+  return SCENARIOS.map((scenario) => {
+    const { direct, proxy } = grid[scenario];
+    const pass = grid[scenario]["pass-through"];
+    return {
+      scenario,
+      proxyOverPassThrough: proxy.load.requestsPerSec / pass.load.requestsPerSec,
+      proxyOverDirect: proxy.load.requestsPerSec / direct.load.requestsPerSec,
+      passThroughOverDirect: pass.load.requestsPerSec / direct.load.requestsPerSec,
+      addedP50AtC1Ms: proxy.c1.p50Ms - pass.c1.p50Ms,
+      addedCoreUsPerRequest: coreUs(proxy.load.requestsPerSec) - coreUs(pass.load.requestsPerSec),
+      ttfbDiffMs: proxy.probe && pass.probe ? proxy.probe.ttfbP50Ms - pass.probe.ttfbP50Ms : null,
+      lastByteDiffMs: proxy.probe && pass.probe ? proxy.probe.lastP50Ms - pass.probe.lastP50Ms : null,
+    };
+  });
+}
+
+export function priceLogging(result: RunResult): LogCost[] {
+  const { infoLog } = result;
+  if (!infoLog) return [];
+  return SCENARIOS.map((scenario) => {
+    const warn = result.cells[scenario].proxy.load.requestsPerSec;
+    const info = infoLog[scenario].requestsPerSec;
+    return { scenario, warnRequestsPerSec: warn, infoRequestsPerSec: info, ratio: info / warn, addedCoreUsPerRequest: coreUs(info) - coreUs(warn) };
+  });
+}
+
+export function checkFloors(comparisons: readonly Comparison[]): Floor[] {
+  const of = (scenario: ScenarioName) => comparisons.find((comparison) => comparison.scenario === scenario);
+  const chat = of("chat");
+  const stream = of("stream");
+  const ratioFloor = (name: string, value: number | undefined): Floor => ({
+    name,
+    measured: value === undefined ? "n/a" : `${value.toFixed(2)}×`,
+    limit: `≥ ${FLOOR_THROUGHPUT_RATIO}×`,
+    pass: value !== undefined && value >= FLOOR_THROUGHPUT_RATIO,
+  });
+  const msFloor = (name: string, value: number | null | undefined, limit: number): Floor => ({
+    name,
+    measured: value === null || value === undefined ? "n/a" : `${signed(value, 3)} ms`,
+    limit: `≤ ${limit} ms`,
+    pass: value !== null && value !== undefined && value <= limit,
+  });
+  return [
+    ratioFloor("chat throughput, proxy ÷ pass-through", chat?.proxyOverPassThrough),
+    ratioFloor("stream throughput, proxy ÷ pass-through", stream?.proxyOverPassThrough),
+    msFloor("chat added p50 at c=1", chat?.addedP50AtC1Ms, FLOOR_ADDED_P50_MS),
+    msFloor("stream TTFB p50 vs pass-through (c=1)", stream?.ttfbDiffMs, FLOOR_TTFB_DIFF_MS),
+  ];
+}
+
+/** Above this 1-minute load average before start, something else was using a good part of a core. */
+const BUSY_LOAD = 0.5;
+
+/** Runs of one cell on a quiet machine agree within a few per cent; ±10% or more means interference. */
+const NOISY_SPREAD = 0.2;
+
+/** (max − min) ÷ median; 0 for fewer than two runs. */
+function spreadRatio(values: readonly number[]): number {
+  return values.length < 2 ? 0 : (Math.max(...values) - Math.min(...values)) / median(values);
+}
+
+function spreadOf(values: readonly number[]): string {
+  return values.length < 2 ? "–" : `±${(50 * spreadRatio(values)).toFixed(0)}%`;
+}
+
+function signed(value: number, digits: number): string {
+  return `${value >= 0 ? "+" : ""}${value.toFixed(digits)}`;
+}
+
+const num = (value: number | undefined, digits: number) => (value === undefined || !Number.isFinite(value) ? "–" : value.toFixed(digits));
+const count = (value: number) => (Number.isFinite(value) ? Math.round(value).toLocaleString("en-US") : "–");
+
+/** Pads columns: the first two left-aligned (names), the rest right-aligned (numbers). */
+export function alignColumns(rows: readonly (readonly string[])[]): string[] {
+  const widths: number[] = [];
+  for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
+  return rows.map((row) =>
+    row
+      .map((cell, i) => (i < 2 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0)))
+      .join("  ")
+      .trimEnd(),
+  );
+}
+
+export type ReportInput = {
+  result: RunResult;
+  /** The individual runs behind the medians, to show how much they disagreed. */
+  samples: readonly RunResult[];
+  /** 1-minute load average before the benchmark started anything: other work on the machine skews every number. */
+  loadBefore: number | null;
+  labels: Record<ScenarioName, string>;
+  connections: number;
+  runs: number;
+  memory: MemoryReport;
+};
+
+export function renderReport(input: ReportInput): string[] {
+  const { result, labels, connections } = input;
+  const comparisons = compare(result.cells);
+  const lines: string[] = [];
+  lines.push(`Throughput and latency (medians of ${input.runs} run${input.runs === 1 ? "" : "s"}; ms unless noted)`);
+  const header = ["scenario", "target", "req/s", "spread", "p50", "p99", "µs/req", "c=1 p50", "c=1 p99", "TTFB p50", "TTFB p99", "last p50", "last p99", "errors"];
+  const rows: string[][] = [header];
+  for (const scenario of SCENARIOS) {
+    for (const target of TARGETS) {
+      const cell = result.cells[scenario][target];
+      rows.push([
+        target === "direct" ? labels[scenario] : "",
+        target,
+        count(cell.load.requestsPerSec),
+        spreadOf(input.samples.map((run) => run.cells[scenario][target].load.requestsPerSec)),
+        num(cell.load.p50Ms, 2),
+        num(cell.load.p99Ms, 2),
+        num(coreUs(cell.load.requestsPerSec), 1),
+        num(cell.c1.p50Ms, 3),
+        num(cell.c1.p99Ms, 3),
+        num(cell.probe?.ttfbP50Ms, 3),
+        num(cell.probe?.ttfbP99Ms, 3),
+        num(cell.probe?.lastP50Ms, 3),
+        num(cell.probe?.lastP99Ms, 3),
+        String(cell.load.errors + cell.c1.errors),
+      ]);
+    }
+  }
+  lines.push(...alignColumns(rows));
+  lines.push(
+    `  req/s, p50, p99: wrk -t1 -c${connections}, last byte · spread: (max − min) ÷ median of req/s over the runs`,
+    "  µs/req: 1e6 ÷ req/s, the servers' core time per request (the upstream simulator's share included)",
+    "  c=1: wrk -c1 · TTFB / last: sequential fetch + reader, first body chunk / end of body",
+    "",
+    "Proxy compared with the trivial pass-through",
+  );
+  const compareRows: string[][] = [
+    ["scenario", "", "proxy ÷ pass", "proxy ÷ direct", "pass ÷ direct", "added µs/req", "added p50 c=1", "TTFB diff", "last-byte diff"],
+  ];
+  for (const comparison of comparisons) {
+    compareRows.push([
+      labels[comparison.scenario],
+      "",
+      `${num(comparison.proxyOverPassThrough, 2)}×`,
+      `${num(comparison.proxyOverDirect, 2)}×`,
+      `${num(comparison.passThroughOverDirect, 2)}×`,
+      signed(comparison.addedCoreUsPerRequest, 1),
+      `${signed(comparison.addedP50AtC1Ms, 3)} ms`,
+      comparison.ttfbDiffMs === null ? "–" : `${signed(comparison.ttfbDiffMs, 3)} ms`,
+      comparison.lastByteDiffMs === null ? "–" : `${signed(comparison.lastByteDiffMs, 3)} ms`,
+    ]);
+  }
+  lines.push(...alignColumns(compareRows));
+
+  const logCosts = priceLogging(result);
+  if (logCosts.length > 0) {
+    lines.push("", "Access log cost (proxy at LOG_LEVEL=info vs warn, c=" + String(connections) + ")");
+    const logRows: string[][] = [["scenario", "", "warn req/s", "info req/s", "info ÷ warn", "added µs/req"]];
+    for (const cost of logCosts) {
+      logRows.push([labels[cost.scenario], "", count(cost.warnRequestsPerSec), count(cost.infoRequestsPerSec), `${num(cost.ratio, 2)}×`, signed(cost.addedCoreUsPerRequest, 1)]);
+    }
+    lines.push(...alignColumns(logRows));
+  }
+
+  lines.push("", "Peak RSS (VmHWM)");
+  for (const [name, mib] of Object.entries(input.memory)) lines.push(`  ${name.padEnd(16)} ${mib === null ? "n/a" : `${mib.toFixed(1)} MiB`}`);
+
+  if (input.loadBefore !== null && input.loadBefore > BUSY_LOAD) {
+    lines.push("", `WARNING: load average was ${input.loadBefore.toFixed(2)} before the bench started: other work shared the cores, numbers are noisy.`);
+  }
+  const widest = Math.max(...SCENARIOS.flatMap((scenario) => TARGETS.map((target) => spreadRatio(input.samples.map((run) => run.cells[scenario][target].load.requestsPerSec)))));
+  if (widest > NOISY_SPREAD) {
+    lines.push("", `WARNING: runs disagree by up to ±${(50 * widest).toFixed(0)}% on req/s: something else probably ran on these cores; re-run before trusting the ratios.`);
+  }
+
+  lines.push("", "Floors (reported, not asserted)");
+  const floors = checkFloors(comparisons);
+  lines.push(...alignColumns(floors.map((floor) => [floor.pass ? "PASS" : "FAIL", floor.name, floor.measured, floor.limit])));
+  return lines;
+}

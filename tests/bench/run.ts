@@ -1,0 +1,276 @@
+// `bun run bench`: the simulator, a trivial pass-through and the proxy, each in its own pinned process, measured in one run.
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  CLIENT_CORE,
+  HAS_TASKSET,
+  findFreePort,
+  killChildrenOnExit,
+  pinSelf,
+  readLoadAverage,
+  readPeakRssMiB,
+  runTool,
+  startServer,
+  type ServerChild,
+} from "./children.ts";
+import { checkFloors, compare, medianGrid, priceLogging, renderReport, type Cell, type Grid, type LoadStats, type RunResult } from "./report.ts";
+import {
+  API_VERSION,
+  COMPLETION_TOKENS,
+  EMBEDDING_DIMENSIONS,
+  SIMULATOR_API_KEY,
+  STREAM_FRAMES,
+  TARGETS,
+  buildScenarios,
+  requestFor,
+  type Scenario,
+  type ScenarioName,
+  type TargetName,
+  type TargetRequest,
+} from "./scenarios.ts";
+import type { ProbeInput, ProbeResult } from "./stream-probe.ts";
+import { runWrk, writeWrkScript } from "./wrk.ts";
+
+type Settings = {
+  seconds: number;
+  latencySeconds: number;
+  warmupSeconds: number;
+  runs: number;
+  connections: number;
+  probeRequests: number;
+  measureInfoLog: boolean;
+};
+
+function readSettings(env: Record<string, string | undefined>): Settings {
+  const int = (name: string, fallback: number, minimum: number): number => {
+    const raw = env[name];
+    if (raw === undefined || raw === "") return fallback;
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < minimum) throw new Error(`${name} must be an integer ≥ ${minimum}, got "${raw}"`);
+    return value;
+  };
+  // Defaults keep the whole benchmark near three minutes on the 2-core machine; wrk takes whole seconds only.
+  return {
+    seconds: int("BENCH_SECONDS", 3, 1),
+    latencySeconds: int("BENCH_LATENCY_SECONDS", 1, 1),
+    warmupSeconds: int("BENCH_WARMUP_SECONDS", 1, 0),
+    runs: int("BENCH_RUNS", 3, 1),
+    connections: int("BENCH_CONNECTIONS", 50, 1),
+    probeRequests: int("BENCH_PROBE_REQUESTS", 300, 10),
+    measureInfoLog: env.BENCH_INFO_LOG !== "0",
+  };
+}
+
+type Prepared = {
+  scenario: Scenario;
+  requests: Record<TargetName, TargetRequest>;
+  scripts: Record<TargetName, string>;
+  /** The same request to the second proxy process, the one logging at info; null when that is not measured. */
+  info: TargetRequest | null;
+};
+
+const progress = (text: string) => process.stderr.write(`${text}\n`);
+
+function proxyConfigYaml(simulatorUrl: string): string {
+  // No client keys: auth is off, as the brief's baseline asks. Statistics stay on (as deployed) but each proxy
+  // records into its own temp file: the default data/stats.db would collect the bench's rows in the checkout.
+  return [
+    'name: "bench"',
+    'stats: { database: "${BENCH_STATS_DATABASE}" }',
+    "instances:",
+    '  - name: "simulator"',
+    '    provider_type: "azure"',
+    `    api_key: "${SIMULATOR_API_KEY}"`,
+    `    api_base: "${simulatorUrl}"`,
+    `    api_version: "${API_VERSION}"`,
+    '    supported_models: ["gpt-4o", "text-embedding-3-small"]',
+    "",
+  ].join("\n");
+}
+
+/** One request per scenario and target before timing anything: a 4xx or a short stream would make every number meaningless. */
+async function checkAnswers(prepared: readonly Prepared[]): Promise<Record<string, number>> {
+  const sizes: Record<string, number> = {};
+  const all: [string, Scenario, TargetRequest][] = [];
+  for (const { scenario, requests, info } of prepared) {
+    for (const target of TARGETS) all.push([`${scenario.name}/${target}`, scenario, requests[target]]);
+    if (info) all.push([`${scenario.name}/proxy (info)`, scenario, info]);
+  }
+  for (const [name, scenario, request] of all) {
+    const response = await fetch(request.url, { method: "POST", headers: request.headers, body: request.body });
+    const text = await response.text();
+    if (response.status !== 200) throw new Error(`${name}: status ${response.status}: ${text.slice(0, 300)}`);
+    if (scenario.stream) {
+      const frames = text.match(/^data:/gm)?.length ?? 0;
+      if (frames !== STREAM_FRAMES) throw new Error(`${name}: ${frames} frames, expected ${STREAM_FRAMES}`);
+    } else if (scenario.name === "embeddings") {
+      const parsed = JSON.parse(text) as { data?: { embedding?: unknown[] }[] };
+      const length = parsed.data?.[0]?.embedding?.length;
+      if (length !== EMBEDDING_DIMENSIONS) throw new Error(`${name}: embedding of ${String(length)} values, expected ${EMBEDDING_DIMENSIONS}`);
+    } else if (!text.includes('"choices"')) {
+      throw new Error(`${name}: no choices in ${text.slice(0, 300)}`);
+    }
+    sizes[name] = new TextEncoder().encode(text).byteLength;
+  }
+  return sizes;
+}
+
+async function probe(request: TargetRequest, requests: number): Promise<ProbeResult> {
+  const input: ProbeInput = { ...request, requests, warmup: Math.ceil(requests / 10) };
+  const stdout = await runTool(CLIENT_CORE, ["bun", join(import.meta.dir, "stream-probe.ts"), JSON.stringify(input)]);
+  return JSON.parse(stdout) as ProbeResult;
+}
+
+function toLoad(result: Awaited<ReturnType<typeof runWrk>>): LoadStats {
+  return { requestsPerSec: result.requestsPerSec, p50Ms: result.p50Ms, p99Ms: result.p99Ms, errors: result.errors, bytesPerRequest: result.bytesPerRequest };
+}
+
+async function measureOnce(prepared: readonly Prepared[], settings: Settings, run: number): Promise<RunResult> {
+  const cells = {} as Grid;
+  let infoLog: Record<ScenarioName, LoadStats> | null = settings.measureInfoLog ? ({} as Record<ScenarioName, LoadStats>) : null;
+  for (const { scenario, requests, scripts, info } of prepared) {
+    const row = {} as Record<TargetName, Cell>;
+    // Targets alternate within a run, so slow drift (thermal, page cache) spreads over all three alike.
+    for (const target of TARGETS) {
+      const url = requests[target].url;
+      const load = toLoad(await runWrk({ scriptPath: scripts[target], url, connections: settings.connections, seconds: settings.seconds }));
+      const c1 = await runWrk({ scriptPath: scripts[target], url, connections: 1, seconds: settings.latencySeconds });
+      const probed = scenario.stream ? await probe(requests[target], settings.probeRequests) : null;
+      row[target] = { load, c1: { p50Ms: c1.p50Ms, p99Ms: c1.p99Ms, errors: c1.errors }, probe: probed };
+      progress(
+        `run ${run} ${scenario.name.padEnd(10)} ${target.padEnd(12)} ${Math.round(load.requestsPerSec).toString().padStart(6)} req/s` +
+          `  c=1 p50 ${c1.p50Ms.toFixed(3)} ms${probed ? `  TTFB p50 ${probed.ttfbP50Ms.toFixed(3)} ms` : ""}${load.errors + c1.errors > 0 ? `  ERRORS ${load.errors + c1.errors}` : ""}`,
+      );
+    }
+    cells[scenario.name] = row;
+    if (infoLog && info) {
+      const load = toLoad(await runWrk({ scriptPath: scripts.proxy, url: info.url, connections: settings.connections, seconds: settings.seconds }));
+      infoLog[scenario.name] = load;
+      progress(`run ${run} ${scenario.name.padEnd(10)} proxy (info) ${Math.round(load.requestsPerSec).toString().padStart(6)} req/s`);
+    } else {
+      infoLog = null;
+    }
+  }
+  return { cells, infoLog };
+}
+
+async function main(): Promise<void> {
+  killChildrenOnExit();
+  const settings = readSettings(process.env);
+  pinSelf(CLIENT_CORE);
+  if (!Bun.which("wrk")) throw new Error("wrk is not on PATH");
+  const started = performance.now();
+  const loadBefore = readLoadAverage();
+  const dir = mkdtempSync(join(tmpdir(), "proxy-bench-"));
+  // Ctrl-C exits through the signal handler, past the finally below: the temp dir goes on every exit path.
+  process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
+  const servers: ServerChild[] = [];
+  try {
+    progress(`bench: ${settings.runs} run(s) × ${settings.seconds}s load + ${settings.latencySeconds}s at c=1 per cell; taskset ${HAS_TASKSET ? "on" : "missing, unpinned"}`);
+    const simulator = await startServer("simulator", ["bun", "tests/bench/simulator-server.ts"], {
+      SIM_API_KEY: SIMULATOR_API_KEY,
+      SIM_COMPLETION_TOKENS: String(COMPLETION_TOKENS),
+      SIM_EMBEDDING_DIMENSIONS: String(EMBEDDING_DIMENSIONS),
+    });
+    servers.push(simulator);
+    const passThrough = await startServer("pass-through", ["bun", "tests/bench/pass-through.ts"], { UPSTREAM_URL: simulator.url });
+    servers.push(passThrough);
+    const configDir = join(dir, "config");
+    mkdirSync(configDir);
+    writeFileSync(join(configDir, "base.yaml"), proxyConfigYaml(simulator.url));
+    const proxyCommand = ["bun", "server/main.ts", "--config", configDir];
+    // main.ts logs "listening" at info, which LOG_LEVEL=warn hides: this proxy gets a known port and is polled on /health.
+    const proxyPort = findFreePort();
+    const proxy = await startServer(
+      "proxy",
+      proxyCommand,
+      { PORT: String(proxyPort), LOG_LEVEL: "warn", BENCH_STATS_DATABASE: join(dir, "stats-warn.db") },
+      { kind: "health", port: proxyPort, healthPath: "/health" },
+    );
+    servers.push(proxy);
+    let infoProxy: ServerChild | undefined;
+    if (settings.measureInfoLog) {
+      infoProxy = await startServer("proxy (info)", proxyCommand, { PORT: "0", LOG_LEVEL: "info", BENCH_STATS_DATABASE: join(dir, "stats-info.db") });
+      servers.push(infoProxy);
+    }
+    const targets: Record<TargetName, ServerChild> = { direct: simulator, "pass-through": passThrough, proxy };
+
+    const prepared: Prepared[] = buildScenarios().map((scenario) => {
+      const requests = {} as Record<TargetName, TargetRequest>;
+      const scripts = {} as Record<TargetName, string>;
+      for (const target of TARGETS) {
+        requests[target] = requestFor(scenario, target, targets[target].url);
+        scripts[target] = writeWrkScript(dir, `${scenario.name}-${target}`, requests[target]);
+      }
+      return { scenario, requests, scripts, info: infoProxy ? requestFor(scenario, "proxy", infoProxy.url) : null };
+    });
+    const sizes = await checkAnswers(prepared);
+    progress(`answers checked; bytes: ${Object.entries(sizes).map(([name, bytes]) => `${name}=${bytes}`).join(" ")}`);
+
+    if (settings.warmupSeconds > 0) {
+      for (const { requests, scripts, info } of prepared) {
+        const urls: [string, string][] = TARGETS.map((target) => [scripts[target], requests[target].url]);
+        if (info) urls.push([scripts.proxy, info.url]);
+        for (const [scriptPath, url] of urls) await runWrk({ scriptPath, url, connections: settings.connections, seconds: settings.warmupSeconds });
+      }
+      progress("warm-up done");
+    }
+
+    const runs: RunResult[] = [];
+    for (let run = 1; run <= settings.runs; run++) runs.push(await measureOnce(prepared, settings, run));
+
+    const memory: Record<string, number | null> = {};
+    for (const server of servers) memory[server.name] = readPeakRssMiB(server.pid);
+    const logBytes = infoProxy ? infoProxy.stdoutBytes() : null;
+
+    const result = medianGrid(runs);
+    const labels = Object.fromEntries(prepared.map(({ scenario }) => [scenario.name, scenario.label])) as Record<ScenarioName, string>;
+    const lines = renderReport({ result, samples: runs, loadBefore, labels, connections: settings.connections, runs: settings.runs, memory });
+    if (logBytes !== null) lines.push("", `Access log written at info: ${(logBytes / 1024 / 1024).toFixed(1)} MiB over the whole bench`);
+    const elapsedSec = (performance.now() - started) / 1000;
+    lines.push("", `Bench took ${elapsedSec.toFixed(0)} s. Results: tests/bench/results/latest.json`);
+    console.log(lines.join("\n"));
+
+    const comparisons = compare(result.cells);
+    const resultsDir = join(import.meta.dir, "results");
+    mkdirSync(resultsDir, { recursive: true });
+    writeFileSync(
+      join(resultsDir, "latest.json"),
+      `${JSON.stringify(
+        {
+          generatedAt: new Date().toISOString(),
+          bun: Bun.version,
+          cores: navigator.hardwareConcurrency,
+          pinned: HAS_TASKSET,
+          loadAverageBefore: loadBefore,
+          loadAverageAfter: readLoadAverage(),
+          settings,
+          scenarios: Object.fromEntries(prepared.map(({ scenario }) => [scenario.name, { label: scenario.label, requestBytes: scenario.body.length }])),
+          responseBytes: sizes,
+          median: result,
+          comparisons,
+          logCost: priceLogging(result),
+          floors: checkFloors(comparisons),
+          peakRssMiB: memory,
+          accessLogBytes: logBytes,
+          elapsedSec,
+          runs,
+        },
+        null,
+        2,
+      )}\n`,
+    );
+  } finally {
+    // Reverse order: the proxies first, so none of them logs errors about a vanished upstream.
+    for (const server of servers.reverse()) await server.stop().catch(() => {});
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+try {
+  await main();
+} catch (error) {
+  process.stderr.write(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exitCode = 1;
+}

@@ -7,6 +7,9 @@ import { methodGuard } from "./http/method-guard.ts";
 import type { Logger } from "./log.ts";
 import type { RequestRecord, RequestSettled } from "./proxy/request-record.ts";
 import { proxyRoutes } from "./proxy/routes.ts";
+import { loadDashboardAssets } from "./dashboard/assets.ts";
+import { dashboardRoutes } from "./dashboard/routes.ts";
+import type { DashboardAsset } from "../dashboard/build.ts";
 import { createEventBus, type EventBus } from "./events/bus.ts";
 import { healthPolicyFrom } from "./health/policy.ts";
 import { startHealthProber } from "./health/prober.ts";
@@ -30,6 +33,8 @@ export type AppDeps = {
   bus?: EventBus;
   /** Statistics recorder and database; without it /metrics still works and /stats answers 503. */
   stats?: StatsDeps;
+  /** Where the dashboard's files come from (default: embedded in the binary, or built from dashboard/ on first use). */
+  loadDashboard?: () => Promise<DashboardAsset[]>;
 };
 
 const PROXY_PATHS = [
@@ -145,6 +150,7 @@ export function createApp(deps: AppDeps) {
       }),
     )
     .use(stats.routes)
+    .use(dashboardRoutes({ load: deps.loadDashboard ?? loadDashboardAssets, logger }))
     .use(methodGuard([...PROXY_PATHS, { path: "/v1/models", method: "GET" }]))
     .decorate("fleet", { health, load, router, bus, prober, limiter })
     .onStop(async () => {

@@ -1,0 +1,45 @@
+// Chart.js with only the parts the dashboard draws registered (line charts on linear axes, fills for stacks, tooltip, legend).
+import {
+  Chart,
+  Filler,
+  Legend,
+  LinearScale,
+  LineController,
+  LineElement,
+  PointElement,
+  Tooltip,
+  type ChartConfiguration,
+  type ChartDataset,
+} from "chart.js";
+
+Chart.register(LineController, LineElement, PointElement, LinearScale, Filler, Tooltip, Legend);
+
+export { Chart };
+export type LineConfig = ChartConfiguration<"line", { x: number; y: number | null }[]>;
+export type LineDataset = ChartDataset<"line", { x: number; y: number | null }[]>;
+
+/** Tableau 10: readable on both themes and distinct for colour-blind eyes in its first few entries. */
+const PALETTE = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"];
+
+export function colourOf(index: number): string {
+  return PALETTE[index % PALETTE.length] ?? "#888888";
+}
+
+/** Axis text and grid colours come from the stylesheet's variables, so the charts follow the page's theme. */
+export function themeColours(): { text: string; grid: string } {
+  const style = getComputedStyle(document.documentElement);
+  return {
+    text: style.getPropertyValue("--muted").trim() || "#666666",
+    grid: style.getPropertyValue("--grid").trim() || "rgba(128,128,128,0.2)",
+  };
+}
+
+export function applyTheme(chart: Chart): void {
+  const { text, grid } = themeColours();
+  chart.options.color = text;
+  for (const scale of Object.values(chart.options.scales ?? {})) {
+    if (!scale) continue;
+    if (scale.ticks) scale.ticks.color = text;
+    if (scale.grid) scale.grid.color = grid;
+  }
+}

@@ -18,13 +18,6 @@ export { Chart };
 export type LineConfig = ChartConfiguration<"line", { x: number; y: number | null }[]>;
 export type LineDataset = ChartDataset<"line", { x: number; y: number | null }[]>;
 
-/** Tableau 10: readable on both themes and distinct for colour-blind eyes in its first few entries. */
-const PALETTE = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"];
-
-export function colourOf(index: number): string {
-  return PALETTE[index % PALETTE.length] ?? "#888888";
-}
-
 /** Axis text and grid colours come from the stylesheet's variables, so the charts follow the page's theme. */
 export function themeColours(): { text: string; grid: string } {
   const style = getComputedStyle(document.documentElement);

@@ -1,6 +1,6 @@
 // The fleet overview: one card per instance, with the live figures derived from the kept samples.
 import type { InstanceView, MetricsSample } from "../../contract.ts";
-import { colourOf } from "../../lib/charts.ts";
+import { colourOf } from "../../lib/palette.ts";
 import { cooldownSecondsLeft, errorsInLastMinute, latestMetrics, recentLatency } from "../../select.ts";
 import { InstanceCard } from "../instance-card/index.tsx";
 

@@ -1,7 +1,8 @@
 // One live line chart over the last ten minutes, one line per instance (stacked areas when the figures add up).
 import { useMemo } from "preact/hooks";
 import type { InstanceMetrics, MetricsSample } from "../../contract.ts";
-import { colourOf, type LineConfig, type LineDataset } from "../../lib/charts.ts";
+import { type LineConfig, type LineDataset } from "../../lib/charts.ts";
+import { colourOf } from "../../lib/palette.ts";
 import { formatSecondsAgo } from "../../lib/format.ts";
 import { useLineChart } from "../../lib/use-chart.ts";
 import { LIVE_WINDOW_MS } from "../../state.ts";

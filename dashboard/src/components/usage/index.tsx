@@ -2,7 +2,8 @@
 import { useEffect, useMemo, useState } from "preact/hooks";
 import { ApiError, fetchStats, fetchUsage } from "../../api.ts";
 import type { StatsSummary, UsageBreakdown, UsageSeries } from "../../contract.ts";
-import { colourOf, type LineConfig, type LineDataset } from "../../lib/charts.ts";
+import { type LineConfig, type LineDataset } from "../../lib/charts.ts";
+import { colourOf } from "../../lib/palette.ts";
 import { formatCount } from "../../lib/format.ts";
 import { useLineChart } from "../../lib/use-chart.ts";
 

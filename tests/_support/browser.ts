@@ -31,8 +31,9 @@ type CanvasLike = {
 };
 
 /**
- * Pixels drawn in one of the given colours (a chart's line and fill colours), as opposed to the axes and
- * grid Chart.js draws even with no data. Colours are "#rrggbb"; a pixel matches within a small tolerance.
+ * Pixels drawn in one of the given colours (the charts' line colours), as opposed to the axes and grid
+ * Chart.js draws even with no data. Only the top 70 % of the canvas counts: the legend at the bottom shows
+ * the same colours whether or not there is data. Colours are "#rrggbb", matched within a small tolerance.
  */
 export async function countPixelsInColours(canvas: Locator, colours: string[]): Promise<number> {
   const rgb = colours.map((hex) => [1, 3, 5].map((offset) => Number.parseInt(hex.slice(offset, offset + 2), 16)));
@@ -40,7 +41,7 @@ export async function countPixelsInColours(canvas: Locator, colours: string[]): 
     const target = element as unknown as CanvasLike;
     const context = target.getContext("2d");
     if (!context) return 0;
-    const { data } = context.getImageData(0, 0, target.width, target.height);
+    const { data } = context.getImageData(0, 0, target.width, Math.floor(target.height * 0.7));
     let count = 0;
     for (let i = 0; i < data.length; i += 4) {
       const [r, g, b, a] = [data[i]!, data[i + 1]!, data[i + 2]!, data[i + 3]!];

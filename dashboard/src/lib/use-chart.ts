@@ -3,10 +3,10 @@ import { useEffect, useRef } from "preact/hooks";
 import { applyTheme, Chart, type LineConfig, type LineDataset } from "./charts.ts";
 
 /**
- * `config` is read once, at mount; later renders only swap `datasets` (matched by label), so the chart
- * never flickers or re-animates as live samples arrive.
+ * `config` is read once, at mount; later renders only swap `datasets` (matched by label) and let
+ * `beforeUpdate` adjust options, so the chart never flickers or re-animates as live samples arrive.
  */
-export function useLineChart(config: () => LineConfig, datasets: LineDataset[]) {
+export function useLineChart(config: () => LineConfig, datasets: LineDataset[], beforeUpdate?: (chart: Chart<"line", { x: number; y: number | null }[]>) => void) {
   const canvasRef = useRef<HTMLCanvasElement>(null);
   const chartRef = useRef<Chart<"line", { x: number; y: number | null }[]> | null>(null);
 
@@ -42,6 +42,7 @@ export function useLineChart(config: () => LineConfig, datasets: LineDataset[]) 
     } else {
       chart.data.datasets = datasets;
     }
+    beforeUpdate?.(chart);
     chart.update("none");
   }, [datasets]);
 

@@ -1,7 +1,7 @@
 // The signed-in page: follows the event stream into the reducer, refreshes the fleet, and lays out the sections.
 import { useEffect, useMemo, useReducer, useRef } from "preact/hooks";
 import { fetchInstances, followEvents, logout } from "../../api.ts";
-import { useNow } from "../../lib/use-now.ts";
+import { useTick } from "../../lib/use-tick.ts";
 import { reduceEvent } from "../../reduce.ts";
 import { chartedNames } from "../../select.ts";
 import { createInitialState } from "../../state.ts";
@@ -15,7 +15,9 @@ const FLEET_REFRESH_MS = 5000;
 
 export function Dashboard({ name, onSignedOut }: { name: string; onSignedOut: () => void }) {
   const [state, dispatch] = useReducer(reduceEvent, undefined, createInitialState);
-  const nowMs = useNow(1000);
+  useTick(1000);
+  // Read at render, not at the last tick: a cooldown that just arrived must not show a second too many.
+  const nowMs = Date.now();
 
   useEffect(() => {
     const stream = followEvents({

@@ -39,7 +39,14 @@ export function LiveChart(props: LiveChartProps) {
       ),
     [props.samples, props.names],
   );
-  const canvasRef = useLineChart(() => lineConfig(props), datasets);
+  const spanSeconds = visibleSpanSeconds(props.samples);
+  const canvasRef = useLineChart(() => lineConfig(props), datasets, (chart) => {
+    const x = chart.options.scales?.x;
+    if (x) {
+      x.min = -spanSeconds;
+      x.ticks = { ...x.ticks, stepSize: spanSeconds > 180 ? 120 : spanSeconds > 60 ? 30 : 10 };
+    }
+  });
   return (
     <figure class="chart" data-chart={props.id}>
       <figcaption>{props.title}</figcaption>
@@ -48,6 +55,17 @@ export function LiveChart(props: LiveChartProps) {
       </div>
     </figure>
   );
+}
+
+/**
+ * The x axis starts a minute wide and grows with the history up to the full ten minutes, so a freshly
+ * opened page shows its first seconds as lines rather than a few pixels at the right edge.
+ */
+function visibleSpanSeconds(samples: MetricsSample[]): number {
+  const first = samples[0];
+  const last = samples.at(-1);
+  const heldSeconds = first && last ? (last.at - first.at) / 1000 : 0;
+  return Math.min(LIVE_WINDOW_MS / 1000, Math.max(60, Math.ceil(heldSeconds / 60) * 60));
 }
 
 function lineConfig(props: LiveChartProps): LineConfig {
@@ -64,7 +82,7 @@ function lineConfig(props: LiveChartProps): LineConfig {
       scales: {
         x: {
           type: "linear",
-          min: -LIVE_WINDOW_MS / 1000,
+          min: -visibleSpanSeconds(props.samples),
           max: 0,
           ticks: { stepSize: 120, callback: (value) => formatSecondsAgo(Number(value)) },
           grid: {},

@@ -19,6 +19,8 @@ export type TestProxyOptions = Partial<Omit<AppDeps, "config" | "logger">> & {
   /** Raw YAML-shaped config; defaults are applied by the real schema. */
   config: Record<string, unknown>;
   logLevel?: "debug" | "info";
+  /** Listen on this port instead of a free one (to restart a proxy where clients expect it). */
+  port?: number;
 };
 
 export function buildConfig(raw: Record<string, unknown>): Readonly<Config> {
@@ -45,7 +47,7 @@ export async function startProxy(options: TestProxyOptions): Promise<TestProxy> 
       options.onRequestSettled?.(record);
     },
   });
-  app.listen({ port: 0, hostname: "127.0.0.1", idleTimeout: config.limits.client_idle_timeout });
+  app.listen({ port: options.port ?? 0, hostname: "127.0.0.1", idleTimeout: config.limits.client_idle_timeout });
   const port = app.server?.port ?? 0;
   return {
     url: `http://127.0.0.1:${port}`,

@@ -130,7 +130,7 @@ describe("dashboard in Chromium", () => {
     } finally {
       await context.close();
     }
-  });
+  }, 30_000);
 
   it("logs in with the token, shows every instance, and logs out", async () => {
     const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
@@ -153,7 +153,7 @@ describe("dashboard in Chromium", () => {
     } finally {
       await context.close();
     }
-  });
+  }, 30_000);
 
   it("paints the fleet within a second of navigation, with the assets already built", async () => {
     const { context, page } = await signedInPage();
@@ -171,7 +171,7 @@ describe("dashboard in Chromium", () => {
     } finally {
       await context.close();
     }
-  });
+  }, 30_000);
 
   it("draws the live charts and updates them without a reload", async () => {
     const { context, page } = await signedInPage();
@@ -225,6 +225,11 @@ describe("dashboard in Chromium", () => {
       const east = card(page, "east");
       const weight = east.locator('[data-role="weight"]');
       await weight.fill("4");
+      // The page re-renders with every metrics frame; what the operator typed must survive that.
+      const chart = page.locator('[data-chart="requests"] canvas');
+      const drawn = await canvasImage(chart);
+      await until(async () => (await canvasImage(chart)) !== drawn, { timeoutMs: 5000, message: "a metrics frame re-renders the page" });
+      expect(await weight.inputValue()).toBe("4");
       await weight.press("Enter");
       await until(async () => (await adminInstance("east")).weight === 4, { timeoutMs: 5000 });
       await expect(east.locator('[data-role="drift"]').textContent()).resolves.toBe("≠ YAML 1");
@@ -235,7 +240,7 @@ describe("dashboard in Chromium", () => {
     } finally {
       await context.close();
     }
-  });
+  }, 30_000);
 
   it("shows a 429 cooldown with its reason and a countdown, and clears it with Reset", async () => {
     const { context, page } = await signedInPage();
@@ -275,7 +280,7 @@ describe("dashboard in Chromium", () => {
     } finally {
       await context.close();
     }
-  });
+  }, 30_000);
 
   it("shows usage by model, instance and client key from the stats API", async () => {
     await until(
@@ -294,7 +299,7 @@ describe("dashboard in Chromium", () => {
     } finally {
       await context.close();
     }
-  });
+  }, 30_000);
 
   it("reads well at 1280×800 and at 390 px, in the light and the dark theme (screenshots saved)", async () => {
     for (const [label, width, height] of [["1280x800", 1280, 800], ["390", 390, 844]] as const) {

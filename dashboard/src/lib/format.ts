@@ -41,3 +41,12 @@ export function formatCountdown(seconds: number): string {
   if (seconds < 60) return `${seconds} s`;
   return `${Math.floor(seconds / 60)}m ${String(seconds % 60).padStart(2, "0")}s`;
 }
+
+const WEEKDAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+
+/** "14:05", or "Tue 14:05" when a chart spans several days. Local time. */
+export function formatBucketTime(epochMs: number, withWeekday: boolean): string {
+  const date = new Date(epochMs);
+  const time = `${String(date.getHours()).padStart(2, "0")}:${String(date.getMinutes()).padStart(2, "0")}`;
+  return withWeekday ? `${WEEKDAYS[date.getDay()]} ${time}` : time;
+}

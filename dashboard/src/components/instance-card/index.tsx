@@ -139,7 +139,19 @@ function Drift({ file }: { file: string }) {
   );
 }
 
+/**
+ * Holds what the operator types as a draft: the card re-renders every second with live figures, and a
+ * plain controlled input would be reset to the server's value mid-typing. Enter or leaving the field
+ * commits a valid change; Escape or an invalid value goes back to the server's value.
+ */
 function NumberField(props: { label: string; value: number; drift: number | undefined; disabled: boolean; onCommit: (value: number) => void }) {
+  const [draft, setDraft] = useState<string | null>(null);
+  const commit = () => {
+    if (draft === null) return;
+    const value = Number(draft);
+    setDraft(null);
+    if (draft.trim() !== "" && Number.isFinite(value) && value >= 0 && value !== props.value) props.onCommit(value);
+  };
   return (
     <label class="number-field">
       <span>{props.label}</span>
@@ -148,12 +160,12 @@ function NumberField(props: { label: string; value: number; drift: number | unde
         min="0"
         step="1"
         data-role={props.label}
-        value={props.value}
+        value={draft ?? String(props.value)}
         disabled={props.disabled}
-        onChange={(event) => {
-          const value = Number(event.currentTarget.value);
-          if (event.currentTarget.value !== "" && Number.isFinite(value) && value >= 0 && value !== props.value) props.onCommit(value);
-          else event.currentTarget.value = String(props.value);
+        onInput={(event) => setDraft(event.currentTarget.value)}
+        onChange={commit}
+        onKeyDown={(event) => {
+          if (event.key === "Escape") setDraft(null);
         }}
       />
       {props.drift !== undefined && <Drift file={String(props.drift)} />}

@@ -1,7 +1,7 @@
 // One live line chart over the last ten minutes, one line per instance (stacked areas when the figures add up).
 import { useMemo } from "preact/hooks";
 import type { InstanceMetrics, MetricsSample } from "../../contract.ts";
-import { type LineConfig, type LineDataset } from "../../lib/charts.ts";
+import { baseLineOptions, type LineConfig, type LineDataset } from "../../lib/charts.ts";
 import { colourOf } from "../../lib/palette.ts";
 import { formatSecondsAgo } from "../../lib/format.ts";
 import { useLineChart } from "../../lib/use-chart.ts";
@@ -73,12 +73,7 @@ function lineConfig(props: LiveChartProps): LineConfig {
     type: "line",
     data: { datasets: [] },
     options: {
-      animation: false,
-      responsive: true,
-      maintainAspectRatio: false,
-      normalized: true,
-      interaction: { mode: "nearest", axis: "x", intersect: false },
-      elements: { point: { radius: 0, hitRadius: 4 }, line: { borderWidth: 1.5, tension: 0 } },
+      ...baseLineOptions(),
       scales: {
         x: {
           type: "linear",
@@ -97,7 +92,7 @@ function lineConfig(props: LiveChartProps): LineConfig {
         },
       },
       plugins: {
-        legend: { position: "bottom", labels: { boxWidth: 10, boxHeight: 10 } },
+        ...baseLineOptions().plugins,
         tooltip: { callbacks: { title: (items) => formatSecondsAgo(Math.round(items[0]?.parsed.x ?? 0)) } },
       },
     },

@@ -2,9 +2,9 @@
 import { useEffect, useMemo, useState } from "preact/hooks";
 import { ApiError, fetchStats, fetchUsage } from "../../api.ts";
 import type { StatsSummary, UsageBreakdown, UsageSeries } from "../../contract.ts";
-import { type LineConfig, type LineDataset } from "../../lib/charts.ts";
+import { baseLineOptions, type LineConfig, type LineDataset } from "../../lib/charts.ts";
 import { colourOf } from "../../lib/palette.ts";
-import { formatCount } from "../../lib/format.ts";
+import { formatBucketTime, formatCount } from "../../lib/format.ts";
 import { useLineChart } from "../../lib/use-chart.ts";
 
 const WINDOWS = [
@@ -154,25 +154,31 @@ function bucketLabel(seconds: number): string {
 }
 
 function usageConfig(): LineConfig {
-  const timeTick = (value: number | string) => {
-    const date = new Date(Number(value) * 1000);
-    return `${String(date.getHours()).padStart(2, "0")}:${String(date.getMinutes()).padStart(2, "0")}`;
-  };
+  const count = (value: number | string) => formatCount(Number(value));
   return {
     type: "line",
     data: { datasets: [] },
     options: {
-      animation: false,
-      responsive: true,
-      maintainAspectRatio: false,
-      interaction: { mode: "nearest", axis: "x", intersect: false },
-      elements: { point: { radius: 0, hitRadius: 4 }, line: { borderWidth: 1.5, tension: 0 } },
+      ...baseLineOptions(),
       scales: {
-        x: { type: "linear", ticks: { maxTicksLimit: 8, callback: timeTick }, grid: {} },
-        y: { type: "linear", beginAtZero: true, position: "left", ticks: { maxTicksLimit: 5, callback: (value) => formatCount(Number(value)) }, grid: {} },
-        y1: { type: "linear", beginAtZero: true, position: "right", ticks: { maxTicksLimit: 5, callback: (value) => formatCount(Number(value)) }, grid: { drawOnChartArea: false } },
+        x: {
+          type: "linear",
+          ticks: {
+            maxTicksLimit: 8,
+            // Over more than a day the hour alone is ambiguous: add the weekday.
+            callback(value) {
+              return formatBucketTime(Number(value) * 1000, this.max - this.min > 86_400);
+            },
+          },
+          grid: {},
+        },
+        y: { type: "linear", beginAtZero: true, position: "left", ticks: { maxTicksLimit: 5, callback: count }, grid: {} },
+        y1: { type: "linear", beginAtZero: true, position: "right", ticks: { maxTicksLimit: 5, callback: count }, grid: { drawOnChartArea: false } },
       },
-      plugins: { legend: { position: "bottom", labels: { boxWidth: 10, boxHeight: 10 } }, tooltip: { callbacks: { title: (items) => new Date((items[0]?.parsed.x ?? 0) * 1000).toLocaleString() } } },
+      plugins: {
+        ...baseLineOptions().plugins,
+        tooltip: { callbacks: { title: (items) => new Date((items[0]?.parsed.x ?? 0) * 1000).toLocaleString() } },
+      },
     },
   };
 }

@@ -155,22 +155,25 @@ describe("dashboard in Chromium", () => {
     }
   }, 30_000);
 
-  it("paints the fleet within a second of navigation, with the assets already built", async () => {
-    const { context, page } = await signedInPage();
-    try {
-      const paints: number[] = [];
-      for (let i = 0; i < 3; i++) {
+  it("paints the fleet within a second of navigation, in a fresh browser context each time", async () => {
+    const paints: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      // A new context has an empty cache: the page, script and stylesheet all come over the wire.
+      const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+      try {
+        expect((await context.request.post(`${proxy.url}/admin/login`, { data: { token: ADMIN_TOKEN } })).status()).toBe(204);
+        const page = await context.newPage();
         await page.goto(`${proxy.url}/dashboard`);
         await page.locator("[data-instance]").first().waitFor();
         await until(async () => (await page.evaluate(() => performance.getEntriesByName("dashboard:fleet-painted").length)) > 0);
         paints.push(await page.evaluate(() => performance.getEntriesByName("dashboard:fleet-painted")[0]?.startTime ?? Number.NaN));
+      } finally {
+        await context.close();
       }
-      const median = [...paints].sort((a, b) => a - b)[1]!;
-      console.log(`first meaningful paint (fleet cards drawn), ms after navigation start: ${paints.map((ms) => ms.toFixed(0)).join(", ")}; median ${median.toFixed(0)}`);
-      expect(median).toBeLessThan(FIRST_PAINT_BUDGET_MS);
-    } finally {
-      await context.close();
     }
+    const median = [...paints].sort((a, b) => a - b)[1]!;
+    console.log(`first meaningful paint (fleet cards drawn), ms after navigation start: ${paints.map((ms) => ms.toFixed(0)).join(", ")}; median ${median.toFixed(0)}`);
+    expect(median).toBeLessThan(FIRST_PAINT_BUDGET_MS);
   }, 30_000);
 
   it("draws the live charts and updates them without a reload", async () => {

@@ -1,10 +1,10 @@
 // Top level: ask the server whether this browser has a session, then show the login form or the dashboard.
 import { useEffect, useState } from "preact/hooks";
-import { fetchSession, type Session } from "./api.ts";
+import { ApiError, fetchSession, type Session } from "./api.ts";
 import { Dashboard } from "./components/dashboard/index.tsx";
 import { Login } from "./components/login/index.tsx";
 
-type Auth = { kind: "checking" } | { kind: "signed-out" } | { kind: "signed-in"; session: Session } | { kind: "unreachable" };
+type Auth = { kind: "checking" } | { kind: "signed-out" } | { kind: "signed-in"; session: Session } | { kind: "unavailable"; message: string };
 
 export function App() {
   const [auth, setAuth] = useState<Auth>({ kind: "checking" });
@@ -12,7 +12,10 @@ export function App() {
   const check = () =>
     fetchSession()
       .then((session) => setAuth(session ? { kind: "signed-in", session } : { kind: "signed-out" }))
-      .catch(() => setAuth({ kind: "unreachable" }));
+      // The admin API can be switched off (production without a token) or limited to loopback: say so.
+      .catch((error: unknown) =>
+        setAuth({ kind: "unavailable", message: error instanceof ApiError ? error.message : "The admin API could not be reached." }),
+      );
 
   useEffect(() => {
     void check();
@@ -21,10 +24,10 @@ export function App() {
   switch (auth.kind) {
     case "checking":
       return <p class="centre muted">Loading…</p>;
-    case "unreachable":
+    case "unavailable":
       return (
         <p class="centre" role="alert">
-          The admin API could not be reached. <button type="button" onClick={check}>Retry</button>
+          {auth.message} <button type="button" onClick={check}>Retry</button>
         </p>
       );
     case "signed-out":

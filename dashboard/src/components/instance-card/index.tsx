@@ -54,7 +54,6 @@ export function InstanceCard(props: InstanceCardProps) {
         <span class="badge" data-role="status">
           {STATUS_LABEL[state.status]}
         </span>
-        {state.circuit !== "closed" && <span class="badge badge-warn">circuit {state.circuit.replace("_", " ")}</span>}
       </header>
 
       {cooldownSeconds > 0 && (
@@ -99,6 +98,12 @@ export function InstanceCard(props: InstanceCardProps) {
           <dd class={props.errorsLastMinute > 0 ? "bad" : ""}>{props.errorsLastMinute}</dd>
         </div>
         <div>
+          <dt>circuit</dt>
+          <dd data-role="circuit" class={state.circuit === "closed" ? "" : "bad"}>
+            {state.circuit.replace("_", " ")}
+          </dd>
+        </div>
+        <div class="wide">
           <dt>Azure left</dt>
           <dd title="x-ratelimit-remaining-tokens / -requests from Azure's last answer">
             {formatCount(state.azure_remaining.tokens)} tok · {formatCount(state.azure_remaining.requests)} req

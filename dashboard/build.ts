@@ -12,6 +12,8 @@ export async function buildDashboard(): Promise<DashboardAsset[]> {
     minify: true,
     target: "browser",
     publicPath: DASHBOARD_PREFIX,
+    // Preact's JSX runtime, from the dashboard's own config rather than whichever tsconfig.json is nearest.
+    tsconfig: join(import.meta.dir, "tsconfig.json"),
     naming: { entry: "[name].[ext]", chunk: "[name]-[hash].[ext]", asset: "[name]-[hash].[ext]" },
     define: { "process.env.NODE_ENV": JSON.stringify("production") },
   });

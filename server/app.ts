@@ -16,7 +16,10 @@ import { startHealthSync } from "./health/redis-sync.ts";
 import { createLoadTracker } from "./routing/load.ts";
 import { createRetryBudget } from "./routing/retry-budget.ts";
 import { createRouter } from "./routing/router.ts";
-import { buildTargetTable } from "./routing/targets.ts";
+import { createAdmin } from "./admin/plugin.ts";
+import { createFleet, followLatest } from "./fleet/fleet.ts";
+import { createMemoryOverrideStore, createSqliteOverrideStore } from "./fleet/override-store.ts";
+import { securityHeaders } from "./http/security-headers.ts";
 import { createAppStats, type StatsDeps } from "./stats/app-stats.ts";
 
 export type AppDeps = {
@@ -30,6 +33,11 @@ export type AppDeps = {
   bus?: EventBus;
   /** Statistics recorder and database; without it /metrics still works and /stats answers 503. */
   stats?: StatsDeps;
+  /** $ENVIRONMENT: "production" without admin.token disables the admin API. */
+  environment?: string;
+  /** Re-reads the configuration files (POST /admin/reload, SIGHUP, config.watch); without it reload answers 400. */
+  loadConfig?: () => Promise<{ config: Readonly<Config>; files: string[] }>;
+  configFiles?: readonly string[];
 };
 
 const PROXY_PATHS = [
@@ -48,7 +56,11 @@ export function createApp(deps: AppDeps) {
   const { config, logger } = deps;
   const now = deps.now ?? Date.now;
   const fetchUpstream = deps.fetch ?? fetch;
-  const table = buildTargetTable(config);
+  // Overrides live in the statistics database when there is one, so they survive a restart.
+  const overrideStore = deps.stats?.db ? createSqliteOverrideStore(deps.stats.db) : createMemoryOverrideStore();
+  const fleet = createFleet(config, overrideStore.load());
+  // Views that always read the latest fleet: overrides and reloads reach routing without rebuilding the app.
+  const table = followLatest(() => fleet.table());
   const bus = deps.bus ?? createEventBus();
   bus.subscribe((event) => {
     if (event.type === "instance_state") logger.warn("instance state changed", { ...event });
@@ -71,7 +83,7 @@ export function createApp(deps: AppDeps) {
   const limiter = createLimiter({ config, logger, now });
   const router = createRouter({
     table,
-    routing: config.routing,
+    routing: followLatest(() => fleet.current().routing),
     health,
     load,
     headroom: (target, tokens) => limiter.headroom(target.instance, tokens),
@@ -79,31 +91,58 @@ export function createApp(deps: AppDeps) {
     random: deps.random ?? Math.random,
     now,
   });
-  const prober = config.health_check.enabled
-    ? startHealthProber({
-        instances: config.instances,
-        health,
-        fetch: fetchUpstream,
-        intervalMs: config.health_check.interval * 1000,
-        timeoutMs: config.health_check.timeout * 1000,
-      })
-    : null;
+  const startProber = () =>
+    config.health_check.enabled
+      ? startHealthProber({
+          instances: fleet.current().instances,
+          health,
+          fetch: fetchUpstream,
+          intervalMs: config.health_check.interval * 1000,
+          timeoutMs: config.health_check.timeout * 1000,
+        })
+      : null;
+  let prober = startProber();
+  let clientAuth = createClientAuthenticator(config.auth.api_keys);
+  fleet.onChange((change) => {
+    prober?.stop();
+    prober = startProber();
+    if (change.reason === "reload") clientAuth = createClientAuthenticator(fleet.current().auth.api_keys);
+  });
+  const admin = createAdmin({
+    fleet,
+    health,
+    load,
+    limiter,
+    bus,
+    store: overrideStore,
+    loadConfig: deps.loadConfig,
+    files: deps.configFiles,
+    environment: deps.environment,
+    logger,
+    now,
+  });
+  if (!overrideStore.durable && config.admin.token !== "") {
+    logger.warn("no statistics database: runtime overrides last only until the process exits");
+  }
   const stats = createAppStats({
-    config,
+    config: followLatest(() => fleet.current()),
     models: table.models,
     stats: deps.stats,
     availability: health.availability,
-    limiter: () => config.instances.map((instance) => ({ instance: instance.name, utilisation: limiter.utilisation(instance) })),
+    limiter: () => fleet.current().instances.map((instance) => ({ instance: instance.name, utilisation: limiter.utilisation(instance) })),
     logger,
     now,
   });
   const settle: RequestSettled = (record) => {
     logger.info("request", accessLogFields(record));
     stats.observe(record);
+    admin.observe(record);
     deps.onRequestSettled?.(record);
   };
   return new Elysia()
     .use(errorPlugin(logger))
+    .use(securityHeaders({ corsOrigins: () => fleet.current().cors.origins }))
+    .use(admin.guard)
     .get("/health", () => {
       const statsState = stats.state();
       const limiterStatus = limiter.status();
@@ -113,7 +152,7 @@ export function createApp(deps: AppDeps) {
         {
           status: degraded ? "degraded" : "ok",
           name: config.name,
-          instances: config.instances.filter((instance) => instance.enabled).length,
+          instances: fleet.current().instances.filter((instance) => instance.enabled).length,
           stats: statsState,
           limiter: limiterStatus,
         },
@@ -123,7 +162,7 @@ export function createApp(deps: AppDeps) {
     .use(
       proxyRoutes({
         table,
-        auth: createClientAuthenticator(config.auth.api_keys),
+        auth: followLatest(() => clientAuth),
         maxBodyBytes: config.limits.max_body_bytes,
         limiter,
         logger,
@@ -145,10 +184,12 @@ export function createApp(deps: AppDeps) {
       }),
     )
     .use(stats.routes)
+    .use(admin.routes)
     .use(methodGuard([...PROXY_PATHS, { path: "/v1/models", method: "GET" }]))
-    .decorate("fleet", { health, load, router, bus, prober, limiter })
+    .decorate("fleet", { health, load, router, bus, limiter, fleet, admin })
     .onStop(async () => {
       prober?.stop();
+      admin.stop();
       await healthSync?.close();
       await limiter.close();
     });

@@ -92,6 +92,10 @@ export const ConfigSchema = Type.Object(
       { default: {}, additionalProperties: false },
     ),
     admin: Type.Object({ token: Type.String({ default: "" }) }, { default: {}, additionalProperties: false }),
+    // Browser origins allowed to call /v1 (CORS); admin routes never answer cross-origin.
+    cors: Type.Object({ origins: Type.Array(Type.String({ minLength: 1 }), { default: [] }) }, { default: {}, additionalProperties: false }),
+    // watch: re-read the YAML files when they change, as POST /admin/reload and SIGHUP do.
+    config: Type.Object({ watch: Type.Boolean({ default: false }) }, { default: {}, additionalProperties: false }),
     redis: Type.Object(
       {
         url: Type.String({ default: "" }),

@@ -86,6 +86,10 @@ export type Limiter = {
   utilisation(instance: LimitedInstance): number;
   /** Prompt + completion tokens for `request`; exact BPE only when a limit in `scope` could be near. */
   estimate(request: EstimateInput, scope: Pick<ReserveInput, "instances" | "client">): Promise<TokenEstimate>;
+  /** Tokens and requests counted for the instance in the window by the last reply seen (0 when none recent). */
+  usage(instance: LimitedInstance): { tokens: number; requests: number };
+  /** Clears the instance's window in the store it is counted in (and in the local fallback). */
+  resetInstance(instance: LimitedInstance): Promise<void>;
   status(): LimiterStatus;
   close(): Promise<void>;
 };
@@ -256,6 +260,17 @@ export function createLimiter(options: LimiterOptions): Limiter {
         instanceRoom = Math.max(instanceRoom, snapshots.tokensLeft(instanceSpec(instance).key, instanceLimits(instance)));
       }
       return estimator.estimate(request, Math.min(clientRoom, instanceRoom));
+    },
+
+    usage(instance) {
+      return snapshots.recentUsage(instanceSpec(instance).key) ?? { tokens: 0, requests: 0 };
+    },
+
+    async resetInstance(instance) {
+      const key = instanceSpec(instance).key;
+      snapshots.forget(key);
+      await local.clear([key]);
+      if (shared?.isUp()) await shared.store.clear([key]);
     },
 
     status() {

@@ -93,6 +93,10 @@ export class RedisStore implements LimiterStore {
     );
   }
 
+  async clear(keys: readonly string[]): Promise<void> {
+    if (keys.length > 0) await this.redis.del(...keys);
+  }
+
   async close(): Promise<void> {
     this.redis.disconnect();
   }

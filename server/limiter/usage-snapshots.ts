@@ -10,6 +10,8 @@ export type UsageSnapshots = {
   /** Our own reconcile or refund may have freed room: stop trusting what we saw. */
   forget(key: string): void;
   usage(key: string): WindowUsage | null;
+  /** The last reply's usage while it is less than a window old (what the admin view shows). */
+  recentUsage(key: string): WindowUsage | null;
   /** When a recent refusal of at least `tokens` said they fit again; null when there is none to trust. */
   refusedUntil(key: string, tokens: number): number | null;
   /** Advisory (reserve decides): refuses only on a recent reply that showed too little room. */
@@ -53,6 +55,10 @@ export function createUsageSnapshots(options: { now: () => number; trustMs: numb
     },
     usage(key) {
       return byKey.get(key)?.usage ?? null;
+    },
+    recentUsage(key) {
+      const snapshot = byKey.get(key);
+      return snapshot && options.now() - snapshot.atMs <= options.windowMs ? snapshot.usage : null;
     },
     refusedUntil,
     headroom(key, limits, tokens) {

@@ -1,0 +1,159 @@
+// What the admin endpoints do, without HTTP: instance views, reset, runtime overrides (persisted), the config view, reload.
+import { ConfigError } from "../config/load.ts";
+import type { Config } from "../config/schema.ts";
+import { formatProblem, type ConfigProblem } from "../config/validate.ts";
+import { ProxyError } from "../errors.ts";
+import type { Fleet } from "../fleet/fleet.ts";
+import type { OverrideStore } from "../fleet/override-store.ts";
+import { parseTunablesPatch, type TunablesPatch } from "../fleet/tunables.ts";
+import type { HealthRegistry } from "../health/registry.ts";
+import type { Limiter } from "../limiter/limiter.ts";
+import type { Logger } from "../log.ts";
+import type { LoadTracker } from "../routing/load.ts";
+import { toConfigView } from "./config-view.ts";
+import { redactSecrets, toInstanceView, type InstanceView } from "./views.ts";
+
+export type AdminServiceDeps = {
+  fleet: Fleet;
+  health: HealthRegistry;
+  load: LoadTracker;
+  limiter: Limiter;
+  store: OverrideStore;
+  /** Tells the other replicas (Redis) after a local change; absent without Redis. */
+  shareOverrides?: (overrides: ReadonlyMap<string, TunablesPatch>) => void;
+  /** Re-reads the YAML; absent when the app was built from an in-memory config. */
+  loadConfig?: () => Promise<{ config: Readonly<Config>; files: string[] }>;
+  files: readonly string[];
+  logger: Logger;
+  now: () => number;
+};
+
+/** A reload applies these sections; the others are read once at start and need a restart. */
+const RELOADED_SECTIONS = new Set(["instances", "routing", "auth", "cors", "config", "name"]);
+
+export type AdminService = ReturnType<typeof createAdminService>;
+
+export function createAdminService(deps: AdminServiceDeps) {
+  const { fleet } = deps;
+  let files = [...deps.files];
+  let reloading: Promise<unknown> = Promise.resolve();
+
+  const secrets = (): string[] => {
+    const config = fleet.current();
+    const file = fleet.file();
+    return [
+      ...config.instances.map((instance) => instance.api_key),
+      ...file.instances.map((instance) => instance.api_key),
+      ...config.auth.api_keys.map((key) => key.key),
+      config.admin.token,
+      config.redis.url,
+    ].filter((secret) => secret !== "");
+  };
+
+  const view = (name: string): InstanceView | null => {
+    const effective = fleet.instance(name);
+    const file = fleet.fileInstance(name);
+    if (!effective || !file) return null;
+    const usage = deps.limiter.usage(effective);
+    const hidden = secrets();
+    return toInstanceView({
+      file,
+      effective,
+      override: fleet.overrides().get(name),
+      health: deps.health.get(name),
+      load: deps.load.get(name),
+      limiter: { tokens_used: usage.tokens, requests_used: usage.requests, utilisation: deps.limiter.utilisation(effective) },
+      now: deps.now(),
+      sanitize: (text) => redactSecrets(text, hidden),
+    });
+  };
+
+  const existing = (name: string): InstanceView => {
+    const found = view(name);
+    if (!found) throw new ProxyError("instance_not_found", `The instance '${name}' is not configured on this proxy.`, { param: "name" });
+    return found;
+  };
+
+  const share = () => deps.shareOverrides?.(fleet.overrides());
+
+  return {
+    view,
+    views: (): InstanceView[] => fleet.current().instances.flatMap((instance) => view(instance.name) ?? []),
+    async reset(name: string): Promise<InstanceView> {
+      existing(name);
+      deps.health.record(name, { type: "reset" });
+      const instance = fleet.instance(name);
+      if (instance) {
+        await deps.limiter.resetInstance(instance).catch((error: unknown) => {
+          deps.logger.warn("admin reset: the limiter window could not be cleared in Redis", { instance: name, error });
+        });
+      }
+      deps.logger.info("admin: instance reset", { instance: name });
+      return existing(name);
+    },
+    putOverride(name: string, body: unknown): InstanceView {
+      existing(name);
+      const patch = parseTunablesPatch(body);
+      // Fields merge into the instance's override, so setting one never silently drops another.
+      const merged = { ...fleet.overrides().get(name), ...patch };
+      deps.store.save(name, merged, deps.now());
+      fleet.setOverride(name, merged);
+      share();
+      deps.logger.info("admin: runtime override set", { instance: name, override: merged });
+      return existing(name);
+    },
+    deleteOverride(name: string): InstanceView {
+      existing(name);
+      deps.store.remove(name);
+      fleet.setOverride(name, undefined);
+      share();
+      deps.logger.info("admin: runtime override dropped", { instance: name });
+      return existing(name);
+    },
+    config: () => toConfigView(fleet.current(), fleet.overrides(), files),
+    /** Serialised: two reloads at once apply in order, each from a complete read of the files. */
+    reload(): Promise<{ reloaded: true; instances: string[] }> {
+      const run = reloading.then(async () => {
+        if (!deps.loadConfig) throw new ProxyError("invalid_request", "This proxy was started without configuration files to reload.");
+        let loaded;
+        try {
+          loaded = await deps.loadConfig();
+        } catch (error) {
+          if (error instanceof ConfigError) throw invalidConfig(error.problems);
+          throw error;
+        }
+        const restartNeeded = changedSections(fleet.file(), loaded.config).filter((section) => !RELOADED_SECTIONS.has(section));
+        if (restartNeeded.length > 0) {
+          deps.logger.warn("config reload: these sections changed but apply only after a restart", { sections: restartNeeded });
+        }
+        files = loaded.files;
+        fleet.replaceFile(loaded.config);
+        const instances = loaded.config.instances.map((instance) => instance.name);
+        deps.logger.info("config reloaded", { instances, files });
+        return { reloaded: true as const, instances };
+      });
+      reloading = run.catch(() => {});
+      return run;
+    },
+  };
+}
+
+/** The same list `configuration rejected` prints at start, in the error body too. */
+export class InvalidConfigError extends ProxyError {
+  constructor(readonly problems: ConfigProblem[]) {
+    super("invalid_config", `The configuration was rejected; the running one is kept. ${problems.map(formatProblem).join("; ")}`);
+  }
+
+  override toJSON() {
+    const body = super.toJSON();
+    return { error: { ...body.error, problems: this.problems } };
+  }
+}
+
+function invalidConfig(problems: ConfigProblem[]): InvalidConfigError {
+  return new InvalidConfigError(problems);
+}
+
+function changedSections(before: Readonly<Config>, after: Readonly<Config>): string[] {
+  return (Object.keys(after) as (keyof Config)[]).filter((key) => JSON.stringify(before[key]) !== JSON.stringify(after[key]));
+}

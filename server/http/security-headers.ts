@@ -1,0 +1,50 @@
+// Headers every response carries (nosniff, no referrer, no-store on API answers, a strict CSP on the dashboard) and CORS for /v1.
+import { Elysia } from "elysia";
+
+const API_PREFIXES = ["/v1", "/openai", "/admin", "/stats", "/metrics", "/health"];
+const CORS_PREFIXES = ["/v1/", "/openai/"];
+
+/** Scripts, styles and data only from the proxy itself; nothing may frame the dashboard. */
+export const DASHBOARD_CSP =
+  "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'self'; " +
+  "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+export function isApiPath(pathname: string): boolean {
+  return API_PREFIXES.some((prefix) => pathname === prefix || pathname.startsWith(`${prefix}/`));
+}
+
+/**
+ * The Access-Control headers for a /v1 request from `origin`, or null when it gets none. Admin paths never
+ * get any: the dashboard is served from the same origin, and nothing else should drive the admin API from a page.
+ * No Allow-Credentials ever: clients authenticate with a key header, not cookies.
+ */
+export function corsHeadersFor(pathname: string, origin: string | null, allowed: readonly string[]): Record<string, string> | null {
+  if (origin === null || !CORS_PREFIXES.some((prefix) => pathname.startsWith(prefix))) return null;
+  if (allowed.includes("*")) return { "access-control-allow-origin": "*" };
+  if (!allowed.includes(origin)) return null;
+  return { "access-control-allow-origin": origin, vary: "Origin" };
+}
+
+export function securityHeaders(options: { corsOrigins: () => readonly string[] }) {
+  return new Elysia({ name: "http.security-headers" }).onRequest(({ request, set }) => {
+    const url = new URL(request.url);
+    set.headers["x-content-type-options"] = "nosniff";
+    set.headers["referrer-policy"] = "no-referrer";
+    if (isApiPath(url.pathname)) set.headers["cache-control"] = "no-store";
+    else set.headers["content-security-policy"] = DASHBOARD_CSP;
+    const cors = corsHeadersFor(url.pathname, request.headers.get("origin"), options.corsOrigins());
+    if (!cors) return;
+    Object.assign(set.headers, cors);
+    if (request.method === "OPTIONS" && request.headers.has("access-control-request-method")) {
+      return new Response(null, {
+        status: 204,
+        headers: {
+          ...cors,
+          "access-control-allow-methods": "GET, POST, OPTIONS",
+          "access-control-allow-headers": "authorization, api-key, content-type, x-request-id",
+          "access-control-max-age": "600",
+        },
+      });
+    }
+  });
+}

@@ -39,7 +39,7 @@ export function presentedAdminToken(headers: Headers): string | null {
 }
 
 /** Query parameters that look like a credential: refused, since URLs end up in logs and browser history. */
-const CREDENTIAL_PARAMS = ["token", "admin_token", "access_token", "api_key", "key", "auth"];
+const CREDENTIAL_PARAMS = ["token", "admin_token", "access_token", "api_key", "api-key"];
 
 export function hasCredentialInQuery(url: URL): boolean {
   return CREDENTIAL_PARAMS.some((name) => url.searchParams.has(name));
@@ -49,6 +49,8 @@ export type FailureThrottle = {
   /** Milliseconds until this address may try again; 0 when it may now. */
   blockedForMs(address: string): number;
   noteFailure(address: string): void;
+  /** The right token forgives the address's earlier mistakes. */
+  noteSuccess(address: string): void;
 };
 
 /**
@@ -81,6 +83,9 @@ export function createFailureThrottle(options: { limit: number; windowMs: number
         const oldest = failures.keys().next().value;
         if (oldest !== undefined) failures.delete(oldest);
       }
+    },
+    noteSuccess(address) {
+      failures.delete(address);
     },
   };
 }

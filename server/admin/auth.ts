@@ -80,7 +80,11 @@ export function createAdminAuth(options: { token: string; environment: string | 
       const blocked = throttled(address);
       if (blocked) return blocked;
       const presented = presentedAdminToken(request.headers);
-      if (presented !== null) return tokensMatch(presented, token) ? null : failed(address, "Incorrect admin token provided.");
+      if (presented !== null) {
+        if (!tokensMatch(presented, token)) return failed(address, "Incorrect admin token provided.");
+        throttle.noteSuccess(address);
+        return null;
+      }
       const session = readCookie(request.headers, SESSION_COOKIE);
       if (session !== null && session !== "") return sessions.isValid(session) ? null : failed(address, "The admin session has expired; log in again.");
       return failed(address, "The admin API needs 'Authorization: Bearer <admin token>', 'x-admin-token', or a session from POST /admin/login.");
@@ -94,6 +98,7 @@ export function createAdminAuth(options: { token: string; environment: string | 
       const blocked = throttled(address);
       if (blocked) return { error: blocked };
       if (typeof presented !== "string" || !tokensMatch(presented, token)) return { error: failed(address, "Incorrect admin token provided.") };
+      throttle.noteSuccess(address);
       return { cookie: newSessionCookie() };
     },
     logout(request) {

@@ -268,7 +268,7 @@ export function createLimiter(options: LimiterOptions): Limiter {
 
     async resetInstance(instance) {
       const key = instanceSpec(instance).key;
-      snapshots.forget(key);
+      snapshots.drop(key);
       await local.clear([key]);
       if (shared?.isUp()) await shared.store.clear([key]);
     },

@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import OpenAI from "openai";
+import { EMBEDDED_MIGRATIONS } from "../../server/db/migrations.ts";
 import { startFakeAzure, type FakeAzure } from "../_support/fake-azure.ts";
 import { runToExit, spawnProxy } from "../_support/process.ts";
 import { until } from "../_support/until.ts";
@@ -99,7 +100,8 @@ describe("stats across process lifetimes", () => {
     proxy.process.kill("SIGTERM");
     expect(await proxy.process.exited).toBe(0);
     const client = new Database(database, { readonly: true });
-    expect(client.query("SELECT count(*) AS n FROM __drizzle_migrations").get()).toEqual({ n: 1 });
+    expect(client.query("SELECT count(*) AS n FROM __drizzle_migrations").get()).toEqual({ n: Object.keys(EMBEDDED_MIGRATIONS).length });
+    expect(client.query("SELECT count(*) AS n FROM instance_overrides").get()).toEqual({ n: 0 });
     expect(client.query("SELECT count(*) AS n FROM requests").get()).toEqual({ n: 2 });
     client.close();
   });

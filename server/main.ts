@@ -1,5 +1,6 @@
 // Entry point: load config (or start the demo) → createApp → listen; signals. The only module with side effects at import.
 import { createApp } from "./app.ts";
+import { reloadAndLog, watchConfigFiles } from "./admin/reload-triggers.ts";
 import { parseCliArgs } from "./cli.ts";
 import { ConfigError, loadConfig } from "./config/load.ts";
 import type { Config } from "./config/schema.ts";
@@ -45,7 +46,19 @@ async function main(): Promise<void> {
   if (config.auth.api_keys.length === 0) logger.warn("auth.api_keys is empty: client authentication is off");
 
   const stats = openStats(config.stats, logger);
-  const app = createApp({ config, logger, stats: stats.deps });
+  const source = { dir: cli.configDir, explicit: cli.configExplicit, env: process.env };
+  const app = createApp({
+    config,
+    logger,
+    stats: stats.deps,
+    environment: process.env.ENVIRONMENT,
+    // The demo's instances are made at run time, not read from a file: nothing to reload.
+    ...(demo ? {} : { loadConfig: () => loadConfig(source), configFiles: loaded.files }),
+  });
+  const reload = () => app.decorator.fleet.admin.service.reload();
+  process.on("SIGHUP", () => void reloadAndLog(reload, "SIGHUP", logger));
+  const onDisk = loaded.files.filter((file) => !file.startsWith("(embedded)"));
+  const watcher = config.config.watch && !demo && onDisk.length > 0 ? watchConfigFiles(onDisk, () => void reloadAndLog(reload, "file change", logger)) : null;
   app.listen({
     port: config.port,
     idleTimeout: config.limits.client_idle_timeout,
@@ -64,6 +77,7 @@ async function main(): Promise<void> {
     if (stopping) process.exit(0);
     stopping = true;
     logger.info("stopping", { signal });
+    watcher?.close();
     await app.stop();
     // After the server has stopped, so the last settled requests are in the queue it flushes.
     stats.close();

@@ -20,7 +20,7 @@ export async function openEventStream(url: string, headers: Record<string, strin
   let buffer = "";
   const pending: StreamFrame[] = [];
   // One read at a time: a read abandoned by a timeout is picked up again by the next call, so no chunk is lost.
-  let reading: Promise<ReadableStreamReadResult<Uint8Array>> | null = null;
+  let reading: ReturnType<typeof reader.read> | null = null;
 
   const parse = (block: string): StreamFrame => {
     if (block.startsWith(":")) return { comment: block.slice(1).trim() };

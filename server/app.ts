@@ -189,7 +189,7 @@ export function createApp(deps: AppDeps) {
     .decorate("fleet", { health, load, router, bus, limiter, fleet, admin })
     .onStop(async () => {
       prober?.stop();
-      admin.stop();
+      await admin.stop();
       await healthSync?.close();
       await limiter.close();
     });

@@ -3,7 +3,7 @@ import type { Config } from "../config/schema.ts";
 import type { EventBus } from "../events/bus.ts";
 import type { Fleet } from "../fleet/fleet.ts";
 import type { OverrideStore } from "../fleet/override-store.ts";
-import type { TunablesPatch } from "../fleet/tunables.ts";
+import { startOverrideSync } from "../fleet/override-sync.ts";
 import type { HealthRegistry } from "../health/registry.ts";
 import type { Limiter } from "../limiter/limiter.ts";
 import type { Logger } from "../log.ts";
@@ -23,7 +23,6 @@ export type AdminDeps = {
   limiter: Limiter;
   bus: EventBus;
   store: OverrideStore;
-  shareOverrides?: (overrides: ReadonlyMap<string, TunablesPatch>) => void;
   loadConfig?: () => Promise<{ config: Readonly<Config>; files: string[] }>;
   files?: readonly string[];
   environment: string | undefined;
@@ -35,7 +34,26 @@ export function createAdmin(deps: AdminDeps) {
   const { fleet, bus, logger, now } = deps;
   const token = fleet.file().admin.token;
   const auth = createAdminAuth({ token, environment: deps.environment, now });
-  const service = createAdminService({ ...deps, files: deps.files ?? [] });
+  const { store } = deps;
+  // With Redis, an override set on any replica reaches every replica; SQLite keeps this replica's copy for restarts.
+  const redis = fleet.file().redis;
+  const sync = redis.url
+    ? startOverrideSync({
+        redis,
+        logger,
+        local: () => fleet.overrides(),
+        adoptAll(overrides) {
+          store.replaceAll(overrides, now());
+          fleet.replaceOverrides(overrides);
+        },
+        adopt(instance, patch) {
+          if (patch === undefined) store.remove(instance);
+          else store.save(instance, patch, now());
+          fleet.setOverride(instance, patch);
+        },
+      })
+    : null;
+  const service = createAdminService({ ...deps, files: deps.files ?? [], ...(sync ? { shareOverride: sync.publish } : {}) });
   const metrics = createLiveMetrics();
   const live = (name: string) => {
     const instance = fleet.instance(name);
@@ -68,9 +86,10 @@ export function createAdmin(deps: AdminDeps) {
         });
       }
     },
-    stop(): void {
+    async stop(): Promise<void> {
       stopFleetEvents();
       hub.stop();
+      await sync?.close();
     },
   };
 }

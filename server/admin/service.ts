@@ -20,7 +20,7 @@ export type AdminServiceDeps = {
   limiter: Limiter;
   store: OverrideStore;
   /** Tells the other replicas (Redis) after a local change; absent without Redis. */
-  shareOverrides?: (overrides: ReadonlyMap<string, TunablesPatch>) => void;
+  shareOverride?: (instance: string, patch: TunablesPatch | undefined) => void;
   /** Re-reads the YAML; absent when the app was built from an in-memory config. */
   loadConfig?: () => Promise<{ config: Readonly<Config>; files: string[] }>;
   files: readonly string[];
@@ -74,7 +74,6 @@ export function createAdminService(deps: AdminServiceDeps) {
     return found;
   };
 
-  const share = () => deps.shareOverrides?.(fleet.overrides());
 
   return {
     view,
@@ -98,7 +97,7 @@ export function createAdminService(deps: AdminServiceDeps) {
       const merged = { ...fleet.overrides().get(name), ...patch };
       deps.store.save(name, merged, deps.now());
       fleet.setOverride(name, merged);
-      share();
+      deps.shareOverride?.(name, merged);
       deps.logger.info("admin: runtime override set", { instance: name, override: merged });
       return existing(name);
     },
@@ -106,7 +105,7 @@ export function createAdminService(deps: AdminServiceDeps) {
       existing(name);
       deps.store.remove(name);
       fleet.setOverride(name, undefined);
-      share();
+      deps.shareOverride?.(name, undefined);
       deps.logger.info("admin: runtime override dropped", { instance: name });
       return existing(name);
     },

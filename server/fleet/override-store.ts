@@ -9,6 +9,8 @@ export interface OverrideStore {
   load(): Map<string, TunablesPatch>;
   save(instance: string, patch: TunablesPatch, nowMs: number): void;
   remove(instance: string): void;
+  /** Makes the stored set exactly this one (the shared set adopted from Redis). */
+  replaceAll(overrides: ReadonlyMap<string, TunablesPatch>, nowMs: number): void;
 }
 
 export function createSqliteOverrideStore(db: StatsDb): OverrideStore {
@@ -32,6 +34,14 @@ export function createSqliteOverrideStore(db: StatsDb): OverrideStore {
     remove(instance) {
       db.delete(instanceOverrides).where(eq(instanceOverrides.instance, instance)).run();
     },
+    replaceAll(overrides, nowMs) {
+      db.transaction((tx) => {
+        tx.delete(instanceOverrides).run();
+        for (const [instance, patch] of overrides) {
+          tx.insert(instanceOverrides).values({ instance, settings: JSON.stringify(patch), updatedAtMs: nowMs }).run();
+        }
+      });
+    },
   };
 }
 
@@ -43,5 +53,9 @@ export function createMemoryOverrideStore(): OverrideStore {
     load: () => new Map(overrides),
     save: (instance, patch) => void overrides.set(instance, patch),
     remove: (instance) => void overrides.delete(instance),
+    replaceAll(next) {
+      overrides.clear();
+      for (const [instance, patch] of next) overrides.set(instance, patch);
+    },
   };
 }

@@ -1,0 +1,54 @@
+// Runtime overrides shared through a real redis-server: set on one replica, applied by every replica, and by later ones.
+import { describe, expect, it } from "bun:test";
+import OpenAI from "openai";
+import { startFakeAzure } from "../_support/fake-azure.ts";
+import { azureInstances, startProxy, type TestProxy } from "../_support/proxy.ts";
+import { startRedisServer } from "../_support/redis-server.ts";
+import { until } from "../_support/until.ts";
+
+const ADMIN_TOKEN = "adm-redis-token-0123456789";
+const auth = { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" };
+
+async function overridesOf(proxy: TestProxy, name: string): Promise<unknown> {
+  const response = await fetch(`${proxy.url}/admin/instances`, { headers: auth });
+  const body = (await response.json()) as { instances: Array<{ name: string; overrides: unknown }> };
+  return body.instances.find((instance) => instance.name === name)?.overrides;
+}
+
+describe("overrides shared through Redis", () => {
+  it("applies an override set on one replica on every replica, and a drop too", async () => {
+    await using redis = await startRedisServer();
+    await using east = await startFakeAzure();
+    await using west = await startFakeAzure();
+    const config = {
+      admin: { token: ADMIN_TOKEN },
+      redis: { url: redis.url },
+      health_check: { enabled: false },
+      instances: azureInstances([
+        { url: east.url, apiKey: east.apiKey, name: "east" },
+        { url: west.url, apiKey: west.apiKey, name: "west" },
+      ]),
+    };
+    await using one = await startProxy({ config });
+    await using two = await startProxy({ config });
+    await until(async () => (await redis.cli(["PUBSUB", "NUMSUB", "aoai-proxy:overrides"])).trim().split(/\s+/)[1] === "2");
+
+    const put = await fetch(`${one.url}/admin/instances/east/config`, { method: "PUT", headers: auth, body: JSON.stringify({ enabled: false }) });
+    expect(put.status).toBe(200);
+    await until(async () => JSON.stringify(await overridesOf(two, "east")) === JSON.stringify({ enabled: false }));
+    await new OpenAI({ baseURL: `${two.url}/v1`, apiKey: "x", maxRetries: 0 }).chat.completions.create({
+      model: "gpt-4o",
+      messages: [{ role: "user", content: "Hi" }],
+    });
+    expect(two.records.at(-1)?.instance).toBe("west");
+    expect(east.requests).toHaveLength(0);
+
+    // A replica started later adopts what is in force.
+    await using three = await startProxy({ config });
+    await until(async () => JSON.stringify(await overridesOf(three, "east")) === JSON.stringify({ enabled: false }));
+
+    expect((await fetch(`${two.url}/admin/instances/east/config`, { method: "DELETE", headers: auth })).status).toBe(200);
+    await until(async () => (await overridesOf(one, "east")) === null);
+    await until(async () => (await overridesOf(three, "east")) === null);
+  });
+});

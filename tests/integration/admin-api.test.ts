@@ -4,9 +4,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import OpenAI from "openai";
-import { openStatsDatabase } from "../../server/db/client.ts";
 import { createLogger } from "../../server/log.ts";
-import { createStatsRecorder } from "../../server/stats/recorder.ts";
+import { openStats } from "../../server/stats/open.ts";
 import { startFakeAzure, type FakeAzure } from "../_support/fake-azure.ts";
 import { azureInstances, startProxy, type TestProxy, type TestProxyOptions } from "../_support/proxy.ts";
 
@@ -29,18 +28,8 @@ type Fleet = AsyncDisposable & { east: FakeAzure; west: FakeAzure; proxy: TestPr
 async function startFleet(options: { databasePath?: string; adminToken?: string; extra?: Partial<TestProxyOptions>; config?: Record<string, unknown> } = {}): Promise<Fleet> {
   const east = await startFakeAzure({ apiKey: "east-instance-key-sentinel" });
   const west = await startFakeAzure({ apiKey: "west-instance-key-sentinel" });
-  const database = options.databasePath ? openStatsDatabase(options.databasePath) : null;
-  const recorder = database
-    ? createStatsRecorder({
-        database,
-        logger: createLogger({ write: () => {} }),
-        now: Date.now,
-        flushIntervalMs: 3_600_000,
-        maxQueue: 1000,
-        batchRows: 1000,
-        retention: { rawDays: 7, rollupDays: 90 },
-        pruneIntervalMs: 3_600_000,
-      })
+  const stats = options.databasePath
+    ? openStats({ enabled: true, database: options.databasePath, retention_days: { raw: 7, rollups: 90 }, flush_interval: 1, max_queue: 1000 }, createLogger({ write: () => {} }))
     : null;
   const proxy = await startProxy({
     config: {
@@ -53,7 +42,7 @@ async function startFleet(options: { databasePath?: string; adminToken?: string;
       ]),
       ...options.config,
     },
-    ...(database && recorder ? { stats: { recorder, db: database.db } } : {}),
+    ...(stats ? { stats: stats.deps } : {}),
     ...options.extra,
   });
   return {
@@ -62,8 +51,7 @@ async function startFleet(options: { databasePath?: string; adminToken?: string;
     proxy,
     async [Symbol.asyncDispose]() {
       await proxy[Symbol.asyncDispose]();
-      recorder?.close();
-      database?.close();
+      stats?.close();
       await Promise.all([east[Symbol.asyncDispose](), west[Symbol.asyncDispose]()]);
     },
   };

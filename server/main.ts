@@ -78,6 +78,8 @@ async function main(): Promise<void> {
     stopping = true;
     logger.info("stopping", { signal });
     watcher?.close();
+    // An open event stream never finishes by itself: end them, or stopping would wait for the browsers forever.
+    app.decorator.fleet.admin.hub.stop();
     await app.stop();
     // After the server has stopped, so the last settled requests are in the queue it flushes.
     stats.close();

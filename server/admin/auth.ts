@@ -26,14 +26,12 @@ export type AdminAuth = {
 
 /** Paths the admin rules cover; /admin/login is reachable so a browser can buy its session. */
 export function isAdminPath(pathname: string): boolean {
-  return (
-    pathname === "/admin" ||
-    pathname.startsWith("/admin/") ||
-    pathname === "/stats" ||
-    pathname.startsWith("/stats/") ||
-    pathname === "/metrics"
-  );
+  // The router forgives doubled and trailing slashes ("/metrics/", "//stats"); the guard must match what it routes.
+  const path = pathname.includes("//") ? pathname.replace(/\/{2,}/g, "/") : pathname;
+  return ADMIN_PREFIXES.some((prefix) => path === prefix || path.startsWith(`${prefix}/`));
 }
+
+const ADMIN_PREFIXES = ["/admin", "/stats", "/metrics"];
 
 export function createAdminAuth(options: { token: string; environment: string | undefined; now: () => number }): AdminAuth {
   const { token } = options;

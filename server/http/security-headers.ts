@@ -9,6 +9,16 @@ export const DASHBOARD_CSP =
   "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'self'; " +
   "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
+/** The path of an absolute request URL without building a URL object: these hooks run on every request. */
+export function pathnameOf(url: string): string {
+  const start = url.indexOf("/", url.indexOf("//") + 2);
+  if (start < 0) return "/";
+  const query = url.indexOf("?", start);
+  const hash = url.indexOf("#", start);
+  const end = Math.min(query < 0 ? url.length : query, hash < 0 ? url.length : hash);
+  return url.slice(start, end);
+}
+
 export function isApiPath(pathname: string): boolean {
   return API_PREFIXES.some((prefix) => pathname === prefix || pathname.startsWith(`${prefix}/`));
 }
@@ -27,12 +37,12 @@ export function corsHeadersFor(pathname: string, origin: string | null, allowed:
 
 export function securityHeaders(options: { corsOrigins: () => readonly string[] }) {
   return new Elysia({ name: "http.security-headers" }).onRequest(({ request, set }) => {
-    const url = new URL(request.url);
+    const pathname = pathnameOf(request.url);
     set.headers["x-content-type-options"] = "nosniff";
     set.headers["referrer-policy"] = "no-referrer";
-    if (isApiPath(url.pathname)) set.headers["cache-control"] = "no-store";
+    if (isApiPath(pathname)) set.headers["cache-control"] = "no-store";
     else set.headers["content-security-policy"] = DASHBOARD_CSP;
-    const cors = corsHeadersFor(url.pathname, request.headers.get("origin"), options.corsOrigins());
+    const cors = corsHeadersFor(pathname, request.headers.get("origin"), options.corsOrigins());
     if (!cors) return;
     Object.assign(set.headers, cors);
     if (request.method === "OPTIONS" && request.headers.has("access-control-request-method")) {

@@ -140,6 +140,10 @@ describe("admin authentication", () => {
     expect(stream.status).toBe(200);
     expect(stream.headers.get("content-type")).toContain("text/event-stream");
     await stream.body?.cancel();
+    // Spellings the router forgives are guarded too.
+    for (const path of ["/metrics/", "/stats//", "/admin/instances/", "/admin/./instances"]) {
+      expect({ path, status: (await admin(proxy, "GET", path, undefined, {})).status }).toEqual({ path, status: 401 });
+    }
     // The admin token is not a client key either.
     const asClient = await fetch(`${proxy.url}/v1/models`, { headers: bearer(ADMIN_TOKEN) });
     expect(asClient.status).toBe(401);

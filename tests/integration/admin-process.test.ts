@@ -62,3 +62,20 @@ describe("reload in a running process", () => {
     expect(await instanceNames(proxy.url)).toEqual(["first", "third"]);
   });
 });
+
+describe("shutdown with the event stream open", () => {
+  it("ends open event streams so SIGTERM still exits promptly", async () => {
+    await using fake = await startFakeAzure();
+    const dir = mkdtempSync(join(tmpdir(), "proxy-sse-stop-"));
+    dirs.push(dir);
+    writeFileSync(join(dir, "base.yaml"), yamlFor(fake, ["first"]));
+    await using proxy = await spawnProxy(["--config", dir], {});
+    const stream = await fetch(`${proxy.url}/admin/events`);
+    const reader = stream.body!.getReader();
+    expect(new TextDecoder().decode((await reader.read()).value)).toStartWith("event: snapshot");
+    proxy.process.kill("SIGTERM");
+    const exited = await Promise.race([proxy.process.exited, new Promise((resolve) => setTimeout(() => resolve("still running"), 4000))]);
+    expect(exited).toBe(0);
+    expect((await reader.read()).done).toBe(true);
+  });
+});

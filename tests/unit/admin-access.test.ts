@@ -11,7 +11,7 @@ import {
   tokensMatch,
 } from "../../server/admin/access.ts";
 import { isAdminPath } from "../../server/admin/auth.ts";
-import { corsHeadersFor } from "../../server/http/security-headers.ts";
+import { corsHeadersFor, pathnameOf } from "../../server/http/security-headers.ts";
 
 describe("decideAdminAccess", () => {
   it("needs credentials whenever a token is configured, wherever the caller is", () => {
@@ -61,8 +61,8 @@ describe("admin tokens", () => {
   });
 
   it("guard exactly the admin, stats and metrics paths", () => {
-    expect(["/admin", "/admin/instances", "/stats", "/stats/usage", "/metrics"].every(isAdminPath)).toBe(true);
-    expect(["/health", "/v1/models", "/administrator", "/statsx", "/metrics/x", "/"].some(isAdminPath)).toBe(false);
+    expect(["/admin", "/admin/instances", "/stats", "/stats/usage", "/metrics", "/metrics/", "//metrics", "/stats//usage"].every(isAdminPath)).toBe(true);
+    expect(["/health", "/v1/models", "/administrator", "/statsx", "/metricsx", "/"].some(isAdminPath)).toBe(false);
   });
 });
 
@@ -130,5 +130,20 @@ describe("CORS", () => {
     expect(corsHeadersFor("/v1/models", "https://any.example.com", ["*"])).toEqual({ "access-control-allow-origin": "*" });
     expect(corsHeadersFor("/v1/models", null, allowed)).toBeNull();
     expect(corsHeadersFor("/v1/models", "https://app.example.com", [])).toBeNull();
+  });
+});
+
+describe("pathnameOf", () => {
+  it("reads the path of an absolute URL as URL would", () => {
+    for (const url of [
+      "http://127.0.0.1:8080/admin/instances?token=x",
+      "http://localhost/",
+      "http://host:1/v1/chat/completions#frag",
+      "https://h/stats/usage?metric=requests&key=a/b",
+      "http://[::1]:9/metrics",
+    ]) {
+      expect(pathnameOf(url)).toBe(new URL(url).pathname);
+    }
+    expect(pathnameOf("http://host")).toBe("/");
   });
 });

@@ -75,6 +75,16 @@ export function createAdminService(deps: AdminServiceDeps) {
   };
 
 
+  /** An override that cannot be stored is not applied: it would silently vanish at the next restart. */
+  const persist = (action: string, name: string, write: () => void) => {
+    try {
+      write();
+    } catch (error) {
+      deps.logger.error("admin: runtime override could not be stored", { instance: name, action, error });
+      throw new ProxyError("internal_error", "The override could not be stored; nothing was changed.", { cause: error });
+    }
+  };
+
   return {
     view,
     views: (): InstanceView[] => fleet.current().instances.flatMap((instance) => view(instance.name) ?? []),
@@ -95,7 +105,7 @@ export function createAdminService(deps: AdminServiceDeps) {
       const patch = parseTunablesPatch(body);
       // Fields merge into the instance's override, so setting one never silently drops another.
       const merged = { ...fleet.overrides().get(name), ...patch };
-      deps.store.save(name, merged, deps.now());
+      persist("set", name, () => deps.store.save(name, merged, deps.now()));
       fleet.setOverride(name, merged);
       deps.shareOverride?.(name, merged);
       deps.logger.info("admin: runtime override set", { instance: name, override: merged });
@@ -103,7 +113,7 @@ export function createAdminService(deps: AdminServiceDeps) {
     },
     deleteOverride(name: string): InstanceView {
       existing(name);
-      deps.store.remove(name);
+      persist("drop", name, () => deps.store.remove(name));
       fleet.setOverride(name, undefined);
       deps.shareOverride?.(name, undefined);
       deps.logger.info("admin: runtime override dropped", { instance: name });

@@ -28,6 +28,7 @@ export function startOverrideSync(options: OverrideSyncOptions): OverrideSync {
   const channel = `${redis.key_prefix}overrides`;
   const connection = {
     commandTimeout: redis.command_timeout_ms * 10,
+    // Commands made while reconnecting wait for it, but give up after one retry so a dead Redis is logged, not awaited.
     maxRetriesPerRequest: 1,
     retryStrategy: (attempt: number) => Math.min(50 * 2 ** attempt, redis.reconnect_max_delay_ms),
   };

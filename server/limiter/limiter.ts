@@ -270,7 +270,9 @@ export function createLimiter(options: LimiterOptions): Limiter {
       const key = instanceSpec(instance).key;
       snapshots.drop(key);
       await local.clear([key]);
-      if (shared?.isUp()) await shared.store.clear([key]);
+      if (!shared) return;
+      if (!shared.isUp()) throw new Error(`Redis is unavailable (${shared.reason() ?? "down"})`);
+      await shared.store.clear([key]);
     },
 
     status() {

@@ -177,6 +177,9 @@ describe("admin authentication", () => {
     expect(wrong.headers.get("set-cookie")).toBeNull();
     expect((await admin(proxy, "POST", "/admin/login", { token: CLIENT_KEY }, {})).status).toBe(401);
     expect((await admin(proxy, "POST", "/admin/login", "not json", {})).status).toBe(400);
+    for (const body of [[ADMIN_TOKEN], { token: 5 }, { secret: ADMIN_TOKEN }, ""]) {
+      expect({ body, status: (await admin(proxy, "POST", "/admin/login", body, {})).status }).toEqual({ body, status: body === "" ? 400 : 401 });
+    }
 
     const login = await admin(proxy, "POST", "/admin/login", { token: ADMIN_TOKEN }, {});
     expect(login.status).toBe(204);
@@ -340,6 +343,8 @@ describe("instances and runtime overrides", () => {
     expect((unknownInstance.json as { error: { code: string } }).error.code).toBe("instance_not_found");
     expect((await admin(fleet.proxy, "DELETE", "/admin/instances/nowhere/config")).status).toBe(404);
     expect((await admin(fleet.proxy, "POST", "/admin/instances/nowhere/reset")).status).toBe(404);
+    const huge = await put(`{"weight": 1, "pad": "${"x".repeat(20_000)}"}`);
+    expect({ status: huge.status, code: (huge.json as { error: { code: string } }).error.code }).toEqual({ status: 413, code: "request_too_large" });
     // Nothing was applied by any of them.
     expect((await views(fleet.proxy)).east).toMatchObject({ overrides: null, drift: [] });
   });
@@ -369,5 +374,26 @@ describe("instances and runtime overrides", () => {
     expect(again.json).toMatchObject({ state: { status: "healthy", cooldown_until: null, circuit: "closed", limiter: { requests_used: 0 } } });
     await chat(proxy);
     expect(proxy.records.at(-1)?.instance).toBe("east");
+  });
+
+  it("refuses an override it cannot store, leaving the fleet as it was", async () => {
+    const stats = openStats(
+      { enabled: true, database: join(tempDir(), "stats.db"), retention_days: { raw: 7, rollups: 90 }, flush_interval: 1, max_queue: 10 },
+      createLogger({ write: () => {} }),
+    );
+    await using east = await startFakeAzure();
+    await using proxy = await startProxy({
+      config: { admin: { token: ADMIN_TOKEN }, health_check: { enabled: false }, instances: azureInstances([{ url: east.url, apiKey: east.apiKey, name: "east" }]) },
+      stats: stats.deps,
+    });
+    stats.close(); // the database is gone from under the running proxy
+    const refused = await admin(proxy, "PUT", "/admin/instances/east/config", { enabled: false });
+    expect(refused.status).toBe(500);
+    expect(refused.json).toEqual({
+      error: { message: "The override could not be stored; nothing was changed.", type: "server_error", param: null, code: "internal_error" },
+    });
+    expect((await views(proxy)).east).toMatchObject({ enabled: true, overrides: null });
+    expect((await admin(proxy, "DELETE", "/admin/instances/east/config")).status).toBe(500);
+    expect(proxy.logLines.some((line) => line.includes("runtime override could not be stored"))).toBe(true);
   });
 });

@@ -51,4 +51,29 @@ describe("overrides shared through Redis", () => {
     await until(async () => (await overridesOf(one, "east")) === null);
     await until(async () => (await overridesOf(three, "east")) === null);
   });
+
+  it("still resets and overrides while Redis is down, and logs what could not be shared", async () => {
+    await using redis = await startRedisServer();
+    await using east = await startFakeAzure();
+    await using proxy = await startProxy({
+      config: {
+        admin: { token: ADMIN_TOKEN },
+        redis: { url: redis.url },
+        health_check: { enabled: false },
+        instances: azureInstances([{ url: east.url, apiKey: east.apiKey, name: "east", max_rpm: 10 }]),
+      },
+    });
+    await until(async () => (await redis.cli(["PUBSUB", "NUMSUB", "aoai-proxy:overrides"])).trim().split(/\s+/)[1] === "1");
+    await redis.kill();
+    await until(async () => ((await (await fetch(`${proxy.url}/health`)).json()) as { limiter: { degraded: boolean } }).limiter.degraded, { timeoutMs: 5000 });
+
+    const reset = await fetch(`${proxy.url}/admin/instances/east/reset`, { method: "POST", headers: auth });
+    expect(reset.status).toBe(200);
+    expect(proxy.logLines.some((line) => line.includes("limiter window could not be cleared in Redis"))).toBe(true);
+
+    const put = await fetch(`${proxy.url}/admin/instances/east/config`, { method: "PUT", headers: auth, body: JSON.stringify({ weight: 2 }) });
+    expect(put.status).toBe(200);
+    expect(await overridesOf(proxy, "east")).toEqual({ weight: 2 });
+    await until(() => proxy.logLines.some((line) => line.includes("could not share a change through Redis")), { timeoutMs: 5000 });
+  });
 });

@@ -145,4 +145,18 @@ describe("config reload", () => {
     await s.client.chat.completions.create(ask);
     expect(s.proxy.records.at(-1)?.instance).toBe("west");
   });
+
+  it("answers 500 without details when the files cannot be read at all, and keeps serving", async () => {
+    await using east = await startFakeAzure();
+    await using proxy = await startProxy({
+      config: { admin: { token: ADMIN_TOKEN }, health_check: { enabled: false }, instances: azureInstances([{ url: east.url, apiKey: east.apiKey, name: "east" }]) },
+      loadConfig: () => Promise.reject(new Error("EIO: disk on fire at /etc/secret-path")),
+    });
+    const response = await fetch(`${proxy.url}/admin/reload`, { method: "POST", headers: auth });
+    expect(response.status).toBe(500);
+    const body = await response.text();
+    expect(body).not.toContain("disk on fire");
+    expect(proxy.logLines.some((line) => line.includes("disk on fire"))).toBe(true);
+    expect((await fetch(`${proxy.url}/admin/instances`, { headers: auth })).status).toBe(200);
+  });
 });

@@ -8,6 +8,8 @@ export type Logger = {
   info(message: string, fields?: Record<string, unknown>): void;
   warn(message: string, fields?: Record<string, unknown>): void;
   error(message: string, fields?: Record<string, unknown>): void;
+  /** Secrets a reloaded configuration brought (a new instance key): redacted from then on too. */
+  addSecrets(values: readonly string[]): void;
 };
 
 export type LoggerOptions = {
@@ -21,13 +23,9 @@ export type LoggerOptions = {
 export function createLogger(options: LoggerOptions = {}): Logger {
   const threshold = LEVEL_ORDER[options.level ?? "info"];
   // A secret with quotes or backslashes appears escaped inside a JSON line, so look for both spellings.
-  const secrets = [
-    ...new Set(
-      (options.secrets ?? [])
-        .filter((secret) => secret.length >= 4)
-        .flatMap((secret) => [secret, JSON.stringify(secret).slice(1, -1)]),
-    ),
-  ];
+  const spellings = (values: readonly string[]) =>
+    values.filter((secret) => secret.length >= 4).flatMap((secret) => [secret, JSON.stringify(secret).slice(1, -1)]);
+  let secrets = [...new Set(spellings(options.secrets ?? []))];
   const write = options.write ?? ((line: string) => process.stdout.write(`${line}\n`));
   const now = options.now ?? Date.now;
   const emit = (level: LogLevel, message: string, fields?: Record<string, unknown>) => {
@@ -41,6 +39,9 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     info: (message, fields) => emit("info", message, fields),
     warn: (message, fields) => emit("warn", message, fields),
     error: (message, fields) => emit("error", message, fields),
+    addSecrets(values) {
+      secrets = [...new Set([...secrets, ...spellings(values)])];
+    },
   };
 }
 

@@ -4,6 +4,7 @@ import { reloadAndLog, watchConfigFiles } from "./admin/reload-triggers.ts";
 import { parseCliArgs } from "./cli.ts";
 import { ConfigError, loadConfig } from "./config/load.ts";
 import type { Config } from "./config/schema.ts";
+import { secretsOf } from "./config/secrets.ts";
 import { formatProblem } from "./config/validate.ts";
 import { startDemo, type Demo } from "./demo.ts";
 import { createLogger, parseLogLevel } from "./log.ts";
@@ -88,15 +89,6 @@ async function main(): Promise<void> {
   };
   process.on("SIGTERM", () => void stop("SIGTERM"));
   process.on("SIGINT", () => void stop("SIGINT"));
-}
-
-function secretsOf(config: Readonly<Config>): string[] {
-  return [
-    ...config.instances.map((instance) => instance.api_key),
-    ...config.auth.api_keys.map((key) => key.key),
-    config.admin.token,
-    config.redis.url,
-  ].filter((secret) => secret !== "");
 }
 
 await main();

@@ -1,6 +1,7 @@
 // What the admin endpoints do, without HTTP: instance views, reset, runtime overrides (persisted), the config view, reload.
 import { ConfigError } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
+import { secretsOf } from "../config/secrets.ts";
 import { formatProblem, type ConfigProblem } from "../config/validate.ts";
 import { ProxyError } from "../errors.ts";
 import type { Fleet } from "../fleet/fleet.ts";
@@ -38,17 +39,7 @@ export function createAdminService(deps: AdminServiceDeps) {
   let files = [...deps.files];
   let reloading: Promise<unknown> = Promise.resolve();
 
-  const secrets = (): string[] => {
-    const config = fleet.current();
-    const file = fleet.file();
-    return [
-      ...config.instances.map((instance) => instance.api_key),
-      ...file.instances.map((instance) => instance.api_key),
-      ...config.auth.api_keys.map((key) => key.key),
-      config.admin.token,
-      config.redis.url,
-    ].filter((secret) => secret !== "");
-  };
+  const secrets = () => secretsOf(fleet.current());
 
   const view = (name: string): InstanceView | null => {
     const effective = fleet.instance(name);
@@ -136,6 +127,7 @@ export function createAdminService(deps: AdminServiceDeps) {
           deps.logger.warn("config reload: these sections changed but apply only after a restart", { sections: restartNeeded });
         }
         files = loaded.files;
+        deps.logger.addSecrets(secretsOf(loaded.config));
         fleet.replaceFile(loaded.config);
         const instances = loaded.config.instances.map((instance) => instance.name);
         deps.logger.info("config reloaded", { instances, files });

@@ -30,4 +30,12 @@ describe("reloadAndLog", () => {
     await reloadAndLog(() => Promise.resolve({ instances: [] }), "SIGHUP", fine.logger);
     expect(fine.lines).toEqual([]);
   });
+
+  it("redacts secrets a reload brought from every later log line", () => {
+    const { lines, logger } = capture();
+    logger.addSecrets(["new-instance-key-0123456789"]);
+    logger.info("upstream said", { detail: "bad key new-instance-key-0123456789" });
+    expect(lines.join("\n")).not.toContain("new-instance-key-0123456789");
+    expect(lines.join("\n")).toContain("[redacted]");
+  });
 });

@@ -119,3 +119,17 @@ describe("masking", () => {
     expect(maskRedisUrl("::not a url::")).toBe("(set)");
   });
 });
+
+describe("secretsOf", () => {
+  it("lists every key, the token, the Redis URL and its password alone", async () => {
+    const { secretsOf } = await import("../../server/config/secrets.ts");
+    expect(secretsOf(config)).toEqual([
+      "instance-a-key-0123456789",
+      "instance-b-key-0123456789",
+      "sk-unit-client-key-0123",
+      "adm-unit-token-0123456789",
+      "redis://user:hunter2-password@cache.internal:6380/2",
+      "hunter2-password",
+    ]);
+  });
+});

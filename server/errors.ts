@@ -80,6 +80,10 @@ export function errorHeaders(status: number, requestId: string): Record<string, 
     "content-type": "application/json",
     "x-request-id": requestId,
     "x-should-retry": shouldClientRetry(status) ? "true" : "false",
+    // Error answers can leave before any response hook runs (unknown paths, the admin guard): they carry these themselves.
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+    "cache-control": "no-store",
   };
 }
 

@@ -11,7 +11,8 @@ import {
   tokensMatch,
 } from "../../server/admin/access.ts";
 import { isAdminPath } from "../../server/admin/auth.ts";
-import { corsHeadersFor, pathnameOf } from "../../server/http/security-headers.ts";
+import { Elysia } from "elysia";
+import { DASHBOARD_CSP, corsHeadersFor, pathnameOf, securityHeaders } from "../../server/http/security-headers.ts";
 
 describe("decideAdminAccess", () => {
   it("needs credentials whenever a token is configured, wherever the caller is", () => {
@@ -145,5 +146,32 @@ describe("pathnameOf", () => {
       expect(pathnameOf(url)).toBe(new URL(url).pathname);
     }
     expect(pathnameOf("http://host")).toBe("/");
+  });
+});
+
+describe("securityHeaders", () => {
+  const app = new Elysia()
+    .use(securityHeaders({ corsOrigins: () => ["https://app.example.com"] }))
+    .get("/", () => new Response("<html></html>", { headers: { "content-type": "text/html" } }))
+    .get("/assets/app.js", () => new Response("js", { headers: { "cache-control": "max-age=31536000, immutable", "content-security-policy": "own" } }))
+    .get("/plain", () => "text")
+    .get("/v1/models", () => Response.json({ data: [] }));
+  const get = (path: string, headers: Record<string, string> = {}) => app.handle(new Request(`http://localhost${path}`, { headers }));
+
+  it("puts a strict CSP on dashboard pages and no-store on API answers, keeping what a route set itself", async () => {
+    const page = await get("/");
+    expect(page.headers.get("content-security-policy")).toBe(DASHBOARD_CSP);
+    expect(page.headers.get("x-content-type-options")).toBe("nosniff");
+    expect(page.headers.get("cache-control")).toBeNull();
+    const asset = await get("/assets/app.js");
+    expect([asset.headers.get("cache-control"), asset.headers.get("content-security-policy")]).toEqual(["max-age=31536000, immutable", "own"]);
+    const plain = await get("/plain");
+    expect([plain.headers.get("referrer-policy"), plain.headers.get("content-security-policy")]).toEqual(["no-referrer", DASHBOARD_CSP]);
+    const api = await get("/v1/models", { origin: "https://app.example.com" });
+    expect([api.headers.get("cache-control"), api.headers.get("access-control-allow-origin"), api.headers.get("content-security-policy")]).toEqual([
+      "no-store",
+      "https://app.example.com",
+      null,
+    ]);
   });
 });

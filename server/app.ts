@@ -151,7 +151,7 @@ export function createApp(deps: AppDeps) {
       return Response.json(
         {
           status: degraded ? "degraded" : "ok",
-          name: config.name,
+          name: fleet.current().name,
           instances: fleet.current().instances.filter((instance) => instance.enabled).length,
           stats: statsState,
           limiter: limiterStatus,

@@ -29,8 +29,20 @@ export type AdminServiceDeps = {
   now: () => number;
 };
 
-/** A reload applies these sections; the others are read once at start and need a restart. */
-const RELOADED_SECTIONS = new Set(["instances", "routing", "auth", "cors", "config", "name"]);
+/**
+ * A reload applies these (the router, client auth, CORS and the views read them live); everything else is
+ * read once at start — timeouts, retries, health policy, Redis, statistics — and needs a restart.
+ */
+const RELOADED = new Set([
+  "name",
+  "instances",
+  "auth",
+  "cors",
+  "routing.strategy",
+  "routing.models",
+  "routing.fallbacks",
+  "routing.context_window_fallbacks",
+]);
 
 export type AdminService = ReturnType<typeof createAdminService>;
 
@@ -122,7 +134,7 @@ export function createAdminService(deps: AdminServiceDeps) {
           if (error instanceof ConfigError) throw invalidConfig(error.problems);
           throw error;
         }
-        const restartNeeded = changedSections(fleet.file(), loaded.config).filter((section) => !RELOADED_SECTIONS.has(section));
+        const restartNeeded = changedSections(fleet.file(), loaded.config).filter((section) => !RELOADED.has(section));
         if (restartNeeded.length > 0) {
           deps.logger.warn("config reload: these sections changed but apply only after a restart", { sections: restartNeeded });
         }
@@ -155,6 +167,14 @@ function invalidConfig(problems: ConfigProblem[]): InvalidConfigError {
   return new InvalidConfigError(problems);
 }
 
-function changedSections(before: Readonly<Config>, after: Readonly<Config>): string[] {
-  return (Object.keys(after) as (keyof Config)[]).filter((key) => JSON.stringify(before[key]) !== JSON.stringify(after[key]));
+/** Top-level sections that changed, and for routing the keys within it (only some of them apply live). */
+export function changedSections(before: Readonly<Config>, after: Readonly<Config>): string[] {
+  const differs = (a: unknown, b: unknown) => JSON.stringify(a) !== JSON.stringify(b);
+  return (Object.keys(after) as (keyof Config)[]).flatMap((key) => {
+    if (!differs(before[key], after[key])) return [];
+    if (key !== "routing") return [key];
+    return (Object.keys(after.routing) as (keyof Config["routing"])[])
+      .filter((field) => differs(before.routing[field], after.routing[field]))
+      .map((field) => `routing.${field}`);
+  });
 }

@@ -133,3 +133,12 @@ describe("secretsOf", () => {
     ]);
   });
 });
+
+describe("changedSections", () => {
+  it("names changed sections, and within routing the changed keys", async () => {
+    const { changedSections } = await import("../../server/admin/service.ts");
+    const after = buildConfig({ ...JSON.parse(JSON.stringify({ name: "x", routing: { strategy: "weighted", retries: 1 }, cors: { origins: ["https://a"] } })) });
+    expect(changedSections(config, after).sort()).toEqual(["admin", "auth", "cors", "instances", "name", "redis", "routing.retries", "routing.strategy"]);
+    expect(changedSections(config, config)).toEqual([]);
+  });
+});

@@ -17,7 +17,7 @@ import { createLoadTracker } from "./routing/load.ts";
 import { createRetryBudget } from "./routing/retry-budget.ts";
 import { createRouter } from "./routing/router.ts";
 import { createAdmin } from "./admin/plugin.ts";
-import { createFleet, followLatest } from "./fleet/fleet.ts";
+import { createFleet, followClientKeys, followLatest } from "./fleet/fleet.ts";
 import { createMemoryOverrideStore, createSqliteOverrideStore } from "./fleet/override-store.ts";
 import { securityHeaders } from "./http/security-headers.ts";
 import { createAppStats, type StatsDeps } from "./stats/app-stats.ts";
@@ -102,11 +102,9 @@ export function createApp(deps: AppDeps) {
         })
       : null;
   let prober = startProber();
-  let clientAuth = createClientAuthenticator(config.auth.api_keys);
-  fleet.onChange((change) => {
+  fleet.onChange(() => {
     prober?.stop();
     prober = startProber();
-    if (change.reason === "reload") clientAuth = createClientAuthenticator(fleet.current().auth.api_keys);
   });
   const admin = createAdmin({
     fleet,
@@ -121,9 +119,6 @@ export function createApp(deps: AppDeps) {
     logger,
     now,
   });
-  if (!overrideStore.durable && config.admin.token !== "") {
-    logger.warn("no statistics database: runtime overrides last only until the process exits");
-  }
   const stats = createAppStats({
     config: followLatest(() => fleet.current()),
     models: table.models,
@@ -162,7 +157,7 @@ export function createApp(deps: AppDeps) {
     .use(
       proxyRoutes({
         table,
-        auth: followLatest(() => clientAuth),
+        auth: followClientKeys(fleet, createClientAuthenticator),
         maxBodyBytes: config.limits.max_body_bytes,
         limiter,
         logger,

@@ -89,3 +89,15 @@ export function followLatest<T extends object>(latest: () => T): T {
   }
   return view;
 }
+
+/** The client authenticator for the keys the latest reload brought (a key removed from the file stops working). */
+export function followClientKeys<Authenticator extends object>(
+  fleet: Fleet,
+  create: (keys: Config["auth"]["api_keys"]) => Authenticator,
+): Authenticator {
+  let current = create(fleet.current().auth.api_keys);
+  fleet.onChange((change) => {
+    if (change.reason === "reload") current = create(fleet.current().auth.api_keys);
+  });
+  return followLatest(() => current);
+}

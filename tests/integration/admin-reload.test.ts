@@ -162,4 +162,14 @@ describe("config reload", () => {
     expect(proxy.logLines.some((line) => line.includes("disk on fire"))).toBe(true);
     expect((await fetch(`${proxy.url}/admin/instances`, { headers: auth })).status).toBe(200);
   });
+
+  it("applies client keys from a reloaded file to the next request", async () => {
+    await using s = await setup();
+    await s.client.chat.completions.create(ask);
+    s.write({ ...rawConfig(s.east, s.west), auth: { api_keys: [{ name: "team", key: "sk-reloaded-key-0123456789" }] } });
+    expect((await s.post("/admin/reload")).status).toBe(200);
+    await expect(s.client.chat.completions.create(ask)).rejects.toMatchObject({ status: 401 });
+    const keyed = new OpenAI({ baseURL: `${s.proxy.url}/v1`, apiKey: "sk-reloaded-key-0123456789", maxRetries: 0 });
+    expect((await keyed.chat.completions.create(ask)).choices).toHaveLength(1);
+  });
 });

@@ -59,7 +59,8 @@ export function createAdmin(deps: AdminDeps) {
     const instance = fleet.instance(name);
     return { utilisation: instance ? deps.limiter.utilisation(instance) : 0, in_flight: deps.load.get(name).inFlight };
   };
-  const hub = createEventHub({ bus, metrics, views: service.views, view: service.view, live, now });
+  const names = () => fleet.current().instances.map((instance) => instance.name);
+  const hub = createEventHub({ bus, metrics, views: service.views, view: service.view, names, live, now });
   const stopFleetEvents = fleet.onChange((change) => bus.publish({ type: "fleet_changed", at: now(), ...change }));
 
   if (!store.durable && token !== "") logger.warn("no statistics database: runtime overrides last only until the process exits");

@@ -64,6 +64,7 @@ describe("event hub", () => {
       metrics: createLiveMetrics(),
       views: () => [],
       view: () => null,
+      names: () => ["a"],
       live: () => ({ utilisation: 0, in_flight: 0 }),
       now: () => 42,
       metricsIntervalMs: 20,
@@ -77,6 +78,7 @@ describe("event hub", () => {
       await until(async () => {
         const frame = await queue.next();
         seen.add(frame?.startsWith(":") ? "heartbeat" : (frame?.split("\n")[0] ?? ""));
+        if (frame?.startsWith("event: metrics")) expect(JSON.parse(frame.split("data: ")[1]!).instances.a).toMatchObject({ requests_per_s: 0 });
         return seen.has("heartbeat") && seen.has("event: metrics");
       });
       // Nobody reads: the outbox stays at its bound.

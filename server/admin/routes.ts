@@ -33,7 +33,8 @@ export function adminRoutes(deps: AdminRoutesDeps) {
       return error.toResponse(requestId);
     }
   };
-  const nameOf = (params: { name: string }) => decodeURIComponent(params.name);
+  // Elysia has already decoded the parameter (and gives null for a malformed escape): decoding again would break "a%b".
+  const nameOf = (params: { name: string | null }) => params.name ?? "";
 
   return new Elysia({ name: "admin.routes" })
     .post(

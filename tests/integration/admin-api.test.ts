@@ -343,6 +343,9 @@ describe("instances and runtime overrides", () => {
     expect((unknownInstance.json as { error: { code: string } }).error.code).toBe("instance_not_found");
     expect((await admin(fleet.proxy, "DELETE", "/admin/instances/nowhere/config")).status).toBe(404);
     expect((await admin(fleet.proxy, "POST", "/admin/instances/nowhere/reset")).status).toBe(404);
+    for (const odd of ["a%25b", "%E0%A4%A", "east%2Fx"]) {
+      expect({ odd, status: (await admin(fleet.proxy, "POST", `/admin/instances/${odd}/reset`)).status }).toEqual({ odd, status: 404 });
+    }
     const huge = await put(`{"weight": 1, "pad": "${"x".repeat(20_000)}"}`);
     expect({ status: huge.status, code: (huge.json as { error: { code: string } }).error.code }).toEqual({ status: 413, code: "request_too_large" });
     // Nothing was applied by any of them.

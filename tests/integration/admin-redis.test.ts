@@ -76,4 +76,25 @@ describe("overrides shared through Redis", () => {
     expect(await overridesOf(proxy, "east")).toEqual({ weight: 2 });
     await until(() => proxy.logLines.some((line) => line.includes("could not share a change through Redis")), { timeoutMs: 5000 });
   });
+
+  it("logs and carries on when the shared set in Redis cannot be read, and ignores messages it cannot parse", async () => {
+    await using redis = await startRedisServer();
+    await using east = await startFakeAzure();
+    // Something else holds the key with the wrong type: every read of it fails with WRONGTYPE.
+    await redis.cli(["SET", "aoai-proxy:{overrides}", "not a hash"]);
+    await using proxy = await startProxy({
+      config: {
+        admin: { token: ADMIN_TOKEN },
+        redis: { url: redis.url },
+        health_check: { enabled: false },
+        instances: azureInstances([{ url: east.url, apiKey: east.apiKey, name: "east" }]),
+      },
+    });
+    await until(() => proxy.logLines.some((line) => line.includes("could not read the shared set from Redis")), { timeoutMs: 5000 });
+    await until(async () => (await redis.cli(["PUBSUB", "NUMSUB", "aoai-proxy:overrides"])).trim().split(/\s+/)[1] === "1");
+    await redis.cli(["PUBLISH", "aoai-proxy:overrides", "garbage"]);
+    await redis.cli(["PUBLISH", "aoai-proxy:overrides", JSON.stringify({ replica: "another", instance: "east" })]);
+    await until(() => proxy.logLines.some((line) => line.includes("could not read a change from Redis")), { timeoutMs: 5000 });
+    expect(await overridesOf(proxy, "east")).toBeNull();
+  });
 });

@@ -7,7 +7,8 @@ import OpenAI from "openai";
 import { createLogger } from "../../server/log.ts";
 import { openStats } from "../../server/stats/open.ts";
 import { startFakeAzure, type FakeAzure } from "../_support/fake-azure.ts";
-import { azureInstances, startProxy, type TestProxy, type TestProxyOptions } from "../_support/proxy.ts";
+import { createApp } from "../../server/app.ts";
+import { azureInstances, buildConfig, startProxy, type TestProxy, type TestProxyOptions } from "../_support/proxy.ts";
 
 const ADMIN_TOKEN = "adm-token-0123456789-sentinel";
 const CLIENT_KEY = "sk-client-0123456789-sentinel";
@@ -209,6 +210,25 @@ describe("admin authentication", () => {
     expect((await admin(fleet.proxy, "GET", "/metrics", undefined, {})).status).toBe(200);
     expect((await admin(fleet.proxy, "POST", "/admin/login", { token: "anything" }, {})).status).toBe(204);
     expect(fleet.proxy.logLines.some((line) => line.includes("answer only to loopback clients"))).toBe(true);
+  });
+
+  it("without a token refuses a caller that is not on the loopback interface", async () => {
+    // A request handed to the app with no socket behind it has no loopback peer: the same path a remote caller takes.
+    const app = createApp({ config: buildConfig({ health_check: { enabled: false } }), logger: createLogger({ write: () => {} }) });
+    try {
+      for (const path of ["/admin/instances", "/stats/", "/metrics"]) {
+        const response = await app.handle(new Request(`http://192.0.2.10${path}`));
+        expect({ path, status: response.status }).toEqual({ path, status: 403 });
+        expect(((await response.json()) as { error: { code: string } }).error.code).toBe("admin_loopback_only");
+      }
+      const login = await app.handle(new Request("http://192.0.2.10/admin/login", { method: "POST", body: JSON.stringify({ token: "x" }) }));
+      expect(login.status).toBe(403);
+      expect((await app.handle(new Request("http://192.0.2.10/health"))).status).toBe(200);
+    } finally {
+      // Never listened, so no onStop: release the hub's timers and the limiter here.
+      await app.decorator.fleet.admin.stop();
+      await app.decorator.fleet.limiter.close();
+    }
   });
 
   it("with ENVIRONMENT=production and no token, the admin API does not exist", async () => {

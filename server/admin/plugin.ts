@@ -63,8 +63,8 @@ export function createAdmin(deps: AdminDeps) {
   const hub = createEventHub({ bus, metrics, views: service.views, view: service.view, names, live, now });
   const stopFleetEvents = fleet.onChange((change) => bus.publish({ type: "fleet_changed", at: now(), ...change }));
 
-  if (!store.durable && token !== "") logger.warn("no statistics database: runtime overrides last only until the process exits");
   const rule = auth.access(null);
+  if (!store.durable && rule !== "disabled") logger.warn("no statistics database: runtime overrides last only until the process exits");
   if (rule === "disabled") logger.warn("admin API disabled: no admin.token configured and ENVIRONMENT=production");
   else if (rule !== "credentials") logger.warn("no admin.token configured: the admin API, /stats and /metrics answer only to loopback clients");
 

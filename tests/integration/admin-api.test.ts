@@ -210,6 +210,7 @@ describe("admin authentication", () => {
     expect((await admin(fleet.proxy, "GET", "/metrics", undefined, {})).status).toBe(200);
     expect((await admin(fleet.proxy, "POST", "/admin/login", { token: "anything" }, {})).status).toBe(204);
     expect(fleet.proxy.logLines.some((line) => line.includes("answer only to loopback clients"))).toBe(true);
+    expect(fleet.proxy.logLines.some((line) => line.includes("runtime overrides last only until the process exits"))).toBe(true);
   });
 
   it("without a token refuses a caller that is not on the loopback interface", async () => {
@@ -311,6 +312,7 @@ describe("instances and runtime overrides", () => {
       expect((await admin(fleet.proxy, "PUT", "/admin/instances/east/config", { enabled: false, weight: 5 })).status).toBe(200);
     }
     await using restarted = await startFleet({ databasePath });
+    expect(restarted.proxy.logLines.some((line) => line.includes("runtime overrides last only"))).toBe(false);
     expect((await views(restarted.proxy)).east).toMatchObject({
       enabled: false,
       weight: 5,

@@ -49,7 +49,8 @@ export function createEventHub(options: EventHubOptions): EventHub {
         const { type: _, ...error } = event;
         recent.push(error);
         if (recent.length > recentLimit) recent.shift();
-        broadcast(toSseFrame("request_error", error));
+        // During an outage every request errors: serialise only for someone who is listening.
+        if (subscribers.size > 0) broadcast(toSseFrame("request_error", error));
         return;
       }
       case "fleet_changed": {

@@ -56,8 +56,9 @@ export function createAdminAuth(options: { token: string; environment: string | 
       headers: { "retry-after": String(Math.ceil(waitMs / 1000)), "retry-after-ms": String(waitMs) },
     });
   };
-  const failed = (address: string, message: string): ProxyError => {
-    throttle.noteFailure(address);
+  /** Only a wrong token counts towards the throttle: a stale session cookie (after a restart) is no guess. */
+  const failed = (address: string, message: string, countsAsGuess = true): ProxyError => {
+    if (countsAsGuess) throttle.noteFailure(address);
     return new ProxyError("invalid_admin_token", message);
   };
   const newSessionCookie = () => {
@@ -73,7 +74,9 @@ export function createAdminAuth(options: { token: string; environment: string | 
       if (refusal) return refusal;
       const address = addressKey(remoteAddress);
       const url = new URL(request.url);
-      if (hasCredentialInQuery(url)) return failed(address, "Credentials in the query string are refused; send the admin token in the Authorization header.");
+      if (hasCredentialInQuery(url)) {
+        return failed(address, "Credentials in the query string are refused; send the admin token in the Authorization header.", false);
+      }
       if (rule === "open") return null;
       const blocked = throttled(address);
       if (blocked) return blocked;
@@ -84,8 +87,10 @@ export function createAdminAuth(options: { token: string; environment: string | 
         return null;
       }
       const session = readCookie(request.headers, SESSION_COOKIE);
-      if (session !== null && session !== "") return sessions.isValid(session) ? null : failed(address, "The admin session has expired; log in again.");
-      return failed(address, "The admin API needs 'Authorization: Bearer <admin token>', 'x-admin-token', or a session from POST /admin/login.");
+      if (session !== null && session !== "") {
+        return sessions.isValid(session) ? null : failed(address, "The admin session has expired; log in again.", false);
+      }
+      return failed(address, "The admin API needs 'Authorization: Bearer <admin token>', 'x-admin-token', or a session from POST /admin/login.", false);
     },
     login(presented, remoteAddress) {
       const rule = access(remoteAddress);

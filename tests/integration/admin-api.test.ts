@@ -170,6 +170,15 @@ describe("admin authentication", () => {
     expect((await admin(fleet.proxy, "POST", "/admin/login", { token: ADMIN_TOKEN }, {})).status).toBe(429);
   });
 
+  it("does not count a stale session or a missing credential as a guess, so a dashboard polling after a restart can still log in", async () => {
+    await using fleet = await startFleet();
+    for (let poll = 0; poll < 15; poll++) {
+      expect((await admin(fleet.proxy, "GET", "/admin/instances", undefined, { cookie: "aop_admin=from-before-the-restart" })).status).toBe(401);
+      expect((await admin(fleet.proxy, "GET", "/admin/events", undefined, {})).status).toBe(401);
+    }
+    expect((await admin(fleet.proxy, "POST", "/admin/login", { token: ADMIN_TOKEN }, {})).status).toBe(204);
+  });
+
   it("trades the token for an HttpOnly SameSite=Strict session cookie that admin routes and the stream accept", async () => {
     await using fleet = await startFleet();
     const { proxy } = fleet;

@@ -25,6 +25,8 @@ export type EventHub = {
   /** A new subscriber whose first frame is the snapshot; call release when the connection ends. */
   subscribe(): { queue: FrameQueue; release: () => void };
   subscriberCount(): number;
+  /** Each subscriber's backlog and how many frames it lost to the bound (for tests and diagnostics). */
+  backlog(): Array<{ size: number; dropped: number }>;
   stop(): void;
 };
 
@@ -92,6 +94,7 @@ export function createEventHub(options: EventHubOptions): EventHub {
       };
     },
     subscriberCount: () => subscribers.size,
+    backlog: () => [...subscribers].map((queue) => ({ size: queue.size, dropped: queue.dropped })),
     stop() {
       clearInterval(metricsTimer);
       clearInterval(heartbeatTimer);

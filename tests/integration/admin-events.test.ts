@@ -103,4 +103,23 @@ describe("admin event stream", () => {
     await until(() => hub.subscriberCount() === 0, { timeoutMs: 5000 });
     expect(hub.subscriberCount()).toBe(0);
   });
+
+  it("keeps a browser that stops reading to a bounded backlog, dropping its oldest frames", async () => {
+    await using s = await setup();
+    const hub = s.proxy.fleet.admin.hub;
+    // A raw connection that sends the request and then never reads: the socket's buffers fill, then our queue.
+    const socket = await Bun.connect({ hostname: "127.0.0.1", port: s.proxy.port, socket: { data() {}, drain() {} } });
+    socket.write(`GET /admin/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${ADMIN_TOKEN}\r\n\r\n`);
+    await until(() => hub.subscriberCount() === 1);
+    const big = "x".repeat(4000);
+    for (let i = 0; i < 20_000; i++) {
+      s.proxy.fleet.bus.publish({ type: "request_error", at: i, model: big, instance: null, status: 500, code: null, request_id: String(i) });
+      // Yield now and then so the stream can pull what the socket takes.
+      if (i % 1000 === 0) await new Promise((resolve) => setImmediate(resolve));
+    }
+    await until(() => (hub.backlog()[0]?.dropped ?? 0) > 0, { timeoutMs: 5000 });
+    expect(hub.backlog()[0]!.size).toBeLessThanOrEqual(256);
+    socket.end();
+    await until(() => hub.subscriberCount() === 0, { timeoutMs: 5000 });
+  });
 });

@@ -56,11 +56,12 @@ export async function countRedisTrips(redisPort: number, request: TargetRequest,
   let adjust = 0;
   let other = 0;
   for (const line of text.split("\n")) {
-    const match = /^\d+\.\d+ \[[^\]]*\] "([^"]+)"(?: "([^"]*)")?/.exec(line);
-    if (!match?.[1]) continue;
-    const name = match[1].toLowerCase();
+    // Commands a script runs show up as "[0 lua]": they are part of the script's one round trip.
+    const match = /^\d+\.\d+ \[([^\]]*)\] "([^"]+)"(?: "([^"]*)")?/.exec(line);
+    if (!match?.[2] || match[1]?.includes("lua")) continue;
+    const name = match[2].toLowerCase();
     // Only EVALSHA is expected once the proxy is warm (ioredis sends EVAL just once, after NOSCRIPT).
-    const script = name === "evalsha" ? match[2] : undefined;
+    const script = name === "evalsha" ? match[3] : undefined;
     const kind = script === reserveSha ? "reserve" : script === adjustSha ? "adjust" : name;
     commands[kind] = (commands[kind] ?? 0) + 1;
     if (kind === "reserve") reserve++;

@@ -75,4 +75,11 @@ describe("readUsageFromText", () => {
     const body = new TextEncoder().encode(JSON.stringify({ data: [{ embedding: "A".repeat(20_000) }], usage }));
     expect(readUsageFromBody(body)).toEqual(usage);
   });
+
+  it("reads the usage key in a body, not the word quoted after it, nor a body without one", () => {
+    const encode = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
+    expect(readUsageFromBody(encode({ usage, note: 'the "usage" word', more: '"usage":{"prompt_tokens":99}' }))).toEqual(usage);
+    expect(readUsageFromBody(encode({ choices: [{ message: { content: 'about "usage":{"prompt_tokens":5}' } }] }))).toBeNull();
+    expect(readUsageFromBody(encode({ choices: [] }))).toBeNull();
+  });
 });

@@ -103,9 +103,25 @@ export function createStreamTap(options: StreamTapOptions) {
       if (offset < complete.length) scanFrames(offset === 0 ? complete : complete.subarray(offset), kept);
       if (kept.length === 1 && kept[0] === complete && pending.length === 0 && complete.length === chunk.byteLength) return chunk;
       if (kept.length === 0) return null;
-      return kept.length === 1 ? kept[0]! : Buffer.concat(kept);
+      return kept.length === 1 ? kept[0]! : compactInPlace(complete, kept);
     },
   };
+}
+
+/**
+ * Joins the kept parts of `complete` (its own subarrays, in order) by moving them together inside it: a
+ * dropped usage frame is cut out by moving the few bytes after it, where a concat would copy the whole
+ * chunk into a new buffer. `complete` is this tap's to change (a chunk read for it, or its own concat).
+ */
+function compactInPlace(complete: Buffer, kept: readonly Buffer[]): Buffer {
+  const first = kept[0]!.byteOffset - complete.byteOffset;
+  let write = first;
+  for (const part of kept) {
+    const start = part.byteOffset - complete.byteOffset;
+    if (start !== write) complete.copyWithin(write, start, start + part.length);
+    write += part.length;
+  }
+  return complete.subarray(first, write);
 }
 
 function frameStartBefore(bytes: Buffer, at: number): number {

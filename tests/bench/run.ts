@@ -169,11 +169,14 @@ async function measureOnce(prepared: readonly Prepared[], variants: readonly Pre
     if (scenario.name === VARIANT_SCENARIO) {
       // Right after the baseline proxy's cell, so the comparison spans seconds, not minutes, of drift.
       for (const variant of variants) {
+        // Paired with a baseline cell just before it: a neighbour's burst then hits both sides of the ratio alike.
+        const baseline = toLoad(await runWrk({ scriptPath: scripts.proxy, url: requests.proxy.url, connections: settings.connections, seconds: settings.seconds }));
         const load = toLoad(await runWrk({ scriptPath: variant.script, url: variant.request.url, connections: settings.connections, seconds: settings.seconds }));
         const c1 = await runWrk({ scriptPath: variant.script, url: variant.request.url, connections: 1, seconds: settings.latencySeconds });
-        variantCells[variant.name] = { load, c1: { p50Ms: c1.p50Ms, p99Ms: c1.p99Ms, errors: c1.errors } };
+        variantCells[variant.name] = { load, c1: { p50Ms: c1.p50Ms, p99Ms: c1.p99Ms, errors: c1.errors }, baseline };
         progress(
           `run ${run} ${scenario.name.padEnd(10)} ${variant.name.padEnd(12)} ${Math.round(load.requestsPerSec).toString().padStart(6)} req/s  c=1 p50 ${c1.p50Ms.toFixed(3)} ms` +
+            `  (baseline just before: ${Math.round(baseline.requestsPerSec)} req/s)` +
             `${load.errors + c1.errors > 0 ? `  ERRORS ${load.errors + c1.errors}` : ""}`,
         );
       }

@@ -236,6 +236,9 @@ async function main(): Promise<void> {
     // Redis is another machine, so what the limiter costs the proxy is the proxy's own work per call (the servers'
     // core), not Redis's script time. wrk leaves the client core enough room for it (~17 µs per script).
     redis = await startRedisServer();
+    // Ctrl-C leaves through process.exit, past the finally below: SIGKILL goes out synchronously from kill().
+    const ownRedis = redis;
+    process.on("exit", () => void ownRedis.kill());
     const redisPid = Number(/process_id:(\d+)/.exec(await redis.cli(["INFO", "server"]))?.[1]);
     if (HAS_TASKSET && redisPid > 0) Bun.spawnSync(["taskset", "-a", "-p", "-c", String(CLIENT_CORE), String(redisPid)], { stdout: "ignore", stderr: "ignore" });
     const variantServers = {} as Record<VariantName, ServerChild>;

@@ -1,4 +1,5 @@
 // Structured JSON-lines logger that removes every configured secret from each line before it is written.
+import { sharedStdoutWriter } from "./log-writer.ts";
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
 const LEVEL_ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
@@ -26,7 +27,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const spellings = (values: readonly string[]) =>
     values.filter((secret) => secret.length >= 4).flatMap((secret) => [secret, JSON.stringify(secret).slice(1, -1)]);
   let secrets = [...new Set(spellings(options.secrets ?? []))];
-  const write = options.write ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const write = options.write ?? sharedStdoutWriter();
   const now = options.now ?? Date.now;
   const emit = (level: LogLevel, message: string, fields?: Record<string, unknown>) => {
     if (LEVEL_ORDER[level] < threshold) return;

@@ -18,6 +18,7 @@ import { createRetryBudget } from "./routing/retry-budget.ts";
 import { createRouter } from "./routing/router.ts";
 import { buildTargetTable } from "./routing/targets.ts";
 import { createAppStats, type StatsDeps } from "./stats/app-stats.ts";
+import { createLifecycle, type Lifecycle } from "./lifecycle.ts";
 
 export type AppDeps = {
   config: Readonly<Config>;
@@ -30,6 +31,8 @@ export type AppDeps = {
   bus?: EventBus;
   /** Statistics recorder and database; without it /metrics still works and /stats answers 503. */
   stats?: StatsDeps;
+  /** Drain state for a graceful shutdown; main.ts owns it, tests may pass their own. */
+  lifecycle?: Lifecycle;
 };
 
 const PROXY_PATHS = [
@@ -97,6 +100,15 @@ export function createApp(deps: AppDeps) {
     logger,
     now,
   });
+  const lifecycle = deps.lifecycle ?? createLifecycle();
+  let closingShared: Promise<void> | undefined;
+  // Elysia does not await onStop hooks; main.ts awaits this so Redis is closed before the process exits.
+  const closeShared = () =>
+    (closingShared ??= (async () => {
+      prober?.stop();
+      await healthSync?.close();
+      await limiter.close();
+    })());
   const settle: RequestSettled = (record) => {
     logger.info("request", accessLogFields(record));
     stats.observe(record);
@@ -105,6 +117,7 @@ export function createApp(deps: AppDeps) {
   return new Elysia()
     .use(errorPlugin(logger))
     .get("/health", () => {
+      if (lifecycle.draining) return drainingResponse(config.name);
       const statsState = stats.state();
       const limiterStatus = limiter.status();
       // Degraded still serves traffic: a load balancer should keep sending, an operator should look.
@@ -141,20 +154,24 @@ export function createApp(deps: AppDeps) {
           timeoutMs: config.routing.timeout * 1000,
           firstTokenTimeoutMs: config.routing.first_token_timeout * 1000,
           streamIdleTimeoutMs: config.routing.stream_idle_timeout * 1000,
+          stopSignal: lifecycle.stopSignal,
         },
       }),
     )
     .use(stats.routes)
     .use(methodGuard([...PROXY_PATHS, { path: "/v1/models", method: "GET" }]))
-    .decorate("fleet", { health, load, router, bus, prober, limiter })
-    .onStop(async () => {
-      prober?.stop();
-      await healthSync?.close();
-      await limiter.close();
-    });
+    .decorate("fleet", { health, load, router, bus, prober, limiter, closeShared })
+    .onStop(closeShared);
 }
 
 export type App = ReturnType<typeof createApp>;
+
+function drainingResponse(name: string): Response {
+  return Response.json(
+    { status: "draining", name },
+    { status: 503, headers: { "x-request-id": crypto.randomUUID(), "cache-control": "no-store" } },
+  );
+}
 
 /** One access line per request: names and numbers only, never a key. */
 function accessLogFields(record: RequestRecord): Record<string, unknown> {

@@ -5,10 +5,15 @@ import { ConfigError, loadConfig } from "./config/load.ts";
 import type { Config } from "./config/schema.ts";
 import { formatProblem } from "./config/validate.ts";
 import { startDemo, type Demo } from "./demo.ts";
+import { createLifecycle } from "./lifecycle.ts";
 import { createLogger, parseLogLevel } from "./log.ts";
+import { drainServer } from "./shutdown.ts";
 import { openStats } from "./stats/open.ts";
 
 const EXIT_CONFIG = 2;
+const EXIT_FORCED = 1;
+/** After the drain deadline, the time open streams get to write their error frame. */
+const CLOSE_GRACE_MS = 2000;
 
 async function main(): Promise<void> {
   let cli;
@@ -45,7 +50,8 @@ async function main(): Promise<void> {
   if (config.auth.api_keys.length === 0) logger.warn("auth.api_keys is empty: client authentication is off");
 
   const stats = openStats(config.stats, logger);
-  const app = createApp({ config, logger, stats: stats.deps });
+  const lifecycle = createLifecycle();
+  const app = createApp({ config, logger, stats: stats.deps, lifecycle });
   app.listen({
     port: config.port,
     idleTimeout: config.limits.client_idle_timeout,
@@ -61,13 +67,22 @@ async function main(): Promise<void> {
 
   let stopping = false;
   const stop = async (signal: string) => {
-    if (stopping) process.exit(0);
+    if (stopping) {
+      logger.warn("second signal: exiting without waiting", { signal });
+      process.exit(EXIT_FORCED);
+    }
     stopping = true;
-    logger.info("stopping", { signal });
-    await app.stop();
+    const server = app.server;
+    logger.info("draining", { signal, drainSeconds: config.shutdown.drain_seconds });
+    const drain = server
+      ? await drainServer({ server, lifecycle, drainMs: config.shutdown.drain_seconds * 1000, closeGraceMs: CLOSE_GRACE_MS, logger })
+      : { drained: true, openAtDeadline: 0 };
+    await app.stop(true);
+    await app.decorator.fleet.closeShared();
     // After the server has stopped, so the last settled requests are in the queue it flushes.
     stats.close();
     await demo?.stop();
+    logger.info("stopped", drain);
     process.exit(0);
   };
   process.on("SIGTERM", () => void stop("SIGTERM"));

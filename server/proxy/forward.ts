@@ -31,6 +31,8 @@ export type ForwardDeps = {
   timeoutMs: number;
   firstTokenTimeoutMs: number;
   streamIdleTimeoutMs: number;
+  /** Aborts at a graceful shutdown's drain deadline (see lifecycle.ts). */
+  stopSignal?: AbortSignal;
 };
 
 export type ForwardInput = {
@@ -303,16 +305,18 @@ async function attemptTarget(
       countUsage: (text, frames) => countUsage(request, text, target.streamUsage ? frames : null),
       countedExactly: !target.streamUsage,
       idleTimeoutMs: deps.streamIdleTimeoutMs,
+      stopSignal: deps.stopSignal,
       abortUpstream: () => controller.abort(),
       onEnd: (end) => {
         finish();
         deps.limiter.reconcile(reservation, end.usage?.total_tokens ?? input.estimate.promptTokens);
         const failedMidStream = end.outcome === "upstream_failed" || end.outcome === "idle_timeout";
+        const stopped = end.outcome === "shutdown";
         // A cut connection is the instance's fault; a long silence may just be a slow generation.
         if (end.outcome === "upstream_failed") deps.health.record(name, { type: "failure", reason: "server_error", detail: "stream cut" });
         settle({
-          status: end.outcome === "client_aborted" ? 499 : failedMidStream ? 502 : 200,
-          errorCode: failedMidStream ? end.outcome : null,
+          status: end.outcome === "client_aborted" ? 499 : failedMidStream ? 502 : stopped ? 503 : 200,
+          errorCode: failedMidStream ? end.outcome : stopped ? "server_shutting_down" : null,
           clientAborted: end.outcome === "client_aborted",
           ttfbMs,
           usage: end.usage,

@@ -41,7 +41,7 @@ export async function awaitFirstContent(
 }
 
 export type StreamEnd = {
-  outcome: "completed" | "client_aborted" | "upstream_failed" | "idle_timeout";
+  outcome: "completed" | "client_aborted" | "upstream_failed" | "idle_timeout" | "shutdown";
   usage: Usage | null;
   usageSource: "upstream" | "counted" | "estimated" | null;
 };
@@ -57,6 +57,8 @@ export type StreamRelayOptions = {
   /** Whether countUsage's figures are an exact count of the text or an estimate from frames. */
   countedExactly: boolean;
   idleTimeoutMs: number;
+  /** Aborts when a graceful shutdown's drain deadline passes: the stream then ends with an error frame. */
+  stopSignal?: AbortSignal;
   abortUpstream: () => void;
   onEnd: (end: StreamEnd) => void;
 };
@@ -68,16 +70,24 @@ export function relayStream(options: StreamRelayOptions): ReadableStream<Uint8Ar
   const held = [...options.held];
   let ended = false;
   let idleExpired = false;
+  let stopped = false;
 
   const idleTimer = setTimeout(() => {
     idleExpired = true;
     options.abortUpstream();
   }, options.idleTimeoutMs);
+  const stopForShutdown = () => {
+    stopped = true;
+    options.abortUpstream();
+  };
+  if (options.stopSignal?.aborted) stopForShutdown();
+  else options.stopSignal?.addEventListener("abort", stopForShutdown, { once: true });
 
   const end = async (outcome: StreamEnd["outcome"]): Promise<Usage | null> => {
     if (ended) return null;
     ended = true;
     clearTimeout(idleTimer);
+    options.stopSignal?.removeEventListener("abort", stopForShutdown);
     let usage = tap.state.usage;
     let usageSource: StreamEnd["usageSource"] = usage ? "upstream" : null;
     if (!usage) {
@@ -121,11 +131,13 @@ export function relayStream(options: StreamRelayOptions): ReadableStream<Uint8Ar
         } catch {
           // Content has already reached the client, so there is no failing over now. Say so in-band: a silent
           // close would let a client mistake a truncated answer for a complete one.
-          const error = idleExpired
-            ? new ProxyError("upstream_timeout", "The upstream stream went silent and was stopped.")
-            : new ProxyError("upstream_bad_response", "The upstream stream ended unexpectedly.");
+          const error = stopped
+            ? new ProxyError("server_shutting_down", "The proxy is shutting down and stopped this stream before it finished.")
+            : idleExpired
+              ? new ProxyError("upstream_timeout", "The upstream stream went silent and was stopped.")
+              : new ProxyError("upstream_bad_response", "The upstream stream ended unexpectedly.");
           controller.enqueue(encoder.encode(toSseFrame(error.toJSON())));
-          await end(idleExpired ? "idle_timeout" : "upstream_failed");
+          await end(stopped ? "shutdown" : idleExpired ? "idle_timeout" : "upstream_failed");
           controller.close();
         }
       },

@@ -6,7 +6,8 @@ import type { Config } from "./config/schema.ts";
 import { formatProblem } from "./config/validate.ts";
 import { startDemo, type Demo } from "./demo.ts";
 import { createLifecycle } from "./lifecycle.ts";
-import { createLogger, parseLogLevel } from "./log.ts";
+import { secretsOf } from "./config/secrets.ts";
+import { chooseLogFormat, createLogger, parseLogLevel } from "./log.ts";
 import { drainServer } from "./shutdown.ts";
 import { openStats } from "./stats/open.ts";
 
@@ -34,7 +35,11 @@ async function main(): Promise<void> {
   }
 
   let config: Readonly<Config> = loaded.config;
-  const logger = createLogger({ level: parseLogLevel(process.env.LOG_LEVEL), secrets: secretsOf(config) });
+  const logger = createLogger({
+    level: parseLogLevel(process.env.LOG_LEVEL),
+    format: chooseLogFormat(process.env.LOG_FORMAT, process.stdout.isTTY === true),
+    secrets: secretsOf(config),
+  });
   for (const warning of loaded.warnings) logger.warn(warning);
 
   let demo: Demo | undefined;
@@ -87,15 +92,6 @@ async function main(): Promise<void> {
   };
   process.on("SIGTERM", () => void stop("SIGTERM"));
   process.on("SIGINT", () => void stop("SIGINT"));
-}
-
-function secretsOf(config: Readonly<Config>): string[] {
-  return [
-    ...config.instances.map((instance) => instance.api_key),
-    ...config.auth.api_keys.map((key) => key.key),
-    config.admin.token,
-    config.redis.url,
-  ].filter((secret) => secret !== "");
 }
 
 await main();

@@ -19,6 +19,7 @@ import { createRouter } from "./routing/router.ts";
 import { buildTargetTable } from "./routing/targets.ts";
 import { createAppStats, type StatsDeps } from "./stats/app-stats.ts";
 import { createLifecycle, type Lifecycle } from "./lifecycle.ts";
+import { secretsOf } from "./config/secrets.ts";
 
 export type AppDeps = {
   config: Readonly<Config>;
@@ -51,7 +52,7 @@ export function createApp(deps: AppDeps) {
   const { config, logger } = deps;
   const now = deps.now ?? Date.now;
   const fetchUpstream = deps.fetch ?? fetch;
-  const table = buildTargetTable(config);
+  const table = buildTargetTable(config, secretsOf(config));
   const bus = deps.bus ?? createEventBus();
   bus.subscribe((event) => {
     if (event.type === "instance_state") logger.warn("instance state changed", { ...event });

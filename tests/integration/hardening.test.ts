@@ -1,0 +1,151 @@
+// Hostile or broken clients and upstreams: size and header limits, pathological JSON, slow clients, URL injection,
+// relayed headers and internal errors, each over real HTTP.
+import { describe, expect, it } from "bun:test";
+import { countTextTokens } from "../../server/tokens/count.ts";
+import { startFakeAzure } from "../_support/fake-azure.ts";
+import { azureInstances, startProxy } from "../_support/proxy.ts";
+import { until } from "../_support/until.ts";
+
+const chat = { model: "gpt-4o", messages: [{ role: "user", content: "Hi" }] };
+const encoder = new TextEncoder();
+
+/** Writes raw bytes on a fresh TCP connection and collects everything until the server closes it. */
+async function rawExchange(port: number, write: (socket: { write(data: string): void }) => Promise<void> | void, timeoutMs = 20_000) {
+  return new Promise<{ text: string; closed: boolean }>((resolve) => {
+    let text = "";
+    const timer = setTimeout(() => resolve({ text, closed: false }), timeoutMs);
+    void Bun.connect({
+      hostname: "127.0.0.1",
+      port,
+      socket: {
+        open(socket) {
+          void write({ write: (data) => void socket.write(data) });
+        },
+        data(_socket, data) {
+          text += new TextDecoder().decode(data);
+        },
+        close() {
+          clearTimeout(timer);
+          resolve({ text, closed: true });
+        },
+        error() {},
+      },
+    });
+  });
+}
+
+describe("request limits", () => {
+  it("answers 413 to an endless chunked body without waiting for its end", async () => {
+    await using fake = await startFakeAzure();
+    await using proxy = await startProxy({ config: { limits: { max_body_bytes: 64 * 1024 }, instances: azureInstances([{ url: fake.url, apiKey: fake.apiKey }]) } });
+    const chunk = encoder.encode(" ".repeat(16 * 1024));
+    let sent = 0;
+    const endless = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        sent += chunk.byteLength;
+        controller.enqueue(chunk);
+      },
+    });
+    const response = await fetch(`${proxy.url}/v1/chat/completions`, { method: "POST", body: endless });
+    expect(response.status).toBe(413);
+    expect(((await response.json()) as { error: { code: string } }).error.code).toBe("request_too_large");
+    expect(sent).toBeLessThan(16 * 1024 * 1024);
+    expect(fake.requests).toHaveLength(0);
+  });
+
+  it("answers 431 to request headers over 16 KB", async () => {
+    await using fake = await startFakeAzure();
+    await using proxy = await startProxy({ config: { instances: azureInstances([{ url: fake.url, apiKey: fake.apiKey }]) } });
+    const head = (bytes: number) =>
+      `POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nX-Filler: ${"a".repeat(bytes)}\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}`;
+    const big = await rawExchange(proxy.port, (socket) => socket.write(head(17 * 1024)));
+    expect(big.text.split("\r\n")[0]).toBe("HTTP/1.1 431 Request Header Fields Too Large");
+    // Just under the limit is still read (and refused for its body, not its headers).
+    const fits = await rawExchange(proxy.port, (socket) => socket.write(head(15 * 1024)));
+    expect(fits.text.split("\r\n")[0]).toBe("HTTP/1.1 400 Bad Request");
+    expect(fake.requests).toHaveLength(0);
+  });
+});
+
+describe("pathological JSON within the size limit", () => {
+  const answer = {
+    id: "chatcmpl-1",
+    object: "chat.completion",
+    created: 0,
+    model: "gpt-4o",
+    choices: [{ index: 0, message: { role: "assistant", content: "ok" }, finish_reason: "stop" }],
+    usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 },
+  };
+  const tenMegabytes = 10 * 1024 * 1024;
+  const cases: Record<string, { path: string; body: string; status: number }> = {
+    "arrays nested 4 million deep": {
+      path: "/v1/chat/completions",
+      body: `{"model":"gpt-4o","messages":[],"x":${"[".repeat(4_000_000)}${"]".repeat(4_000_000)}}`,
+      status: 400,
+    },
+    "objects nested a million deep": {
+      path: "/v1/chat/completions",
+      body: `{"model":"gpt-4o","messages":[],"x":${'{"a":'.repeat(1_000_000)}1${"}".repeat(1_000_000)}}`,
+      status: 400,
+    },
+    "a streamed request nested 200 deep": {
+      path: "/v1/chat/completions",
+      body: `{"model":"gpt-4o","stream":true,"messages":[{"role":"user","content":${"[".repeat(200)}${"]".repeat(200)}}]}`,
+      status: 400,
+    },
+    "300,000 messages": {
+      path: "/v1/chat/completions",
+      body: JSON.stringify({ ...chat, messages: Array.from({ length: 300_000 }, () => ({ role: "user", content: "x" })) }),
+      status: 200,
+    },
+    "300,000 content parts": {
+      path: "/v1/chat/completions",
+      body: JSON.stringify({ ...chat, messages: [{ role: "user", content: Array.from({ length: 300_000 }, () => ({ type: "text", text: "x" })) }] }),
+      status: 200,
+    },
+    "2 million numbers": {
+      path: "/v1/chat/completions",
+      body: JSON.stringify({ ...chat, logit_bias: Array.from({ length: 2_000_000 }, () => 1) }),
+      status: 200,
+    },
+    "a prompt of 2 million token ids": {
+      path: "/v1/completions",
+      body: JSON.stringify({ model: "gpt-4o", prompt: Array.from({ length: 2_000_000 }, () => 1) }),
+      status: 200,
+    },
+    "a million embedding inputs": {
+      path: "/v1/embeddings",
+      body: JSON.stringify({ model: "gpt-4o", input: Array.from({ length: 1_000_000 }, () => "ab") }),
+      status: 200,
+    },
+    "one 9 MB string": {
+      path: "/v1/chat/completions",
+      body: JSON.stringify({ ...chat, messages: [{ role: "user", content: "word ".repeat(1_800_000) }] }),
+      status: 200,
+    },
+  };
+
+  for (const limited of [false, true]) {
+    it(`answers each within a second${limited ? ", also when a TPM limit makes the proxy count tokens exactly" : ""}`, async () => {
+      // The upstream answers without reading the body, so the time measured is the proxy's own.
+      await using proxy = await startProxy({
+        fetch: async () => Response.json(answer),
+        config: {
+          limits: { max_body_bytes: tenMegabytes },
+          instances: azureInstances([{ url: "http://127.0.0.1:9", apiKey: "k", ...(limited ? { max_tpm: 12_000_000 } : {}) }]),
+        },
+      });
+      // The first exact count loads the tokenizer's tables (a one-time cost at start, not the body's): load them now.
+      await countTextTokens("warm up", "gpt-4o");
+      for (const [name, { path, body, status }] of Object.entries(cases)) {
+        expect(body.length).toBeLessThan(tenMegabytes);
+        const startedAt = performance.now();
+        const response = await fetch(`${proxy.url}${path}`, { method: "POST", body });
+        await response.arrayBuffer();
+        const elapsedMs = performance.now() - startedAt;
+        expect({ name, status: response.status }).toEqual({ name, status });
+        expect({ name, fast: elapsedMs < 1000 }).toEqual({ name, fast: true });
+      }
+    }, 60_000);
+  }
+});

@@ -149,3 +149,112 @@ describe("pathological JSON within the size limit", () => {
     }, 60_000);
   }
 });
+
+describe("slow clients", () => {
+  it("cannot hold a connection by trickling headers or a body", async () => {
+    await using fake = await startFakeAzure();
+    await using proxy = await startProxy({ config: { limits: { client_idle_timeout: 1 }, instances: azureInstances([{ url: fake.url, apiKey: fake.apiKey }]) } });
+    const trickle = (head: string, byte: string) =>
+      rawExchange(proxy.port, async (socket) => {
+        socket.write(head);
+        // One byte every 200 ms keeps the connection from ever being idle; only a deadline can end it.
+        for (let i = 0; i < 150; i++) {
+          await Bun.sleep(200);
+          socket.write(byte);
+        }
+      });
+    const [headers, body] = await Promise.all([
+      trickle("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nX-Slow: ", "a"),
+      trickle("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n{", " "),
+    ]);
+    expect(headers.closed).toBe(true);
+    expect(body.closed).toBe(true);
+    expect(fake.requests).toHaveLength(0);
+    // The body that stopped short is the client's failure, recorded as such, not an internal error.
+    await until(() => proxy.records.length === 1);
+    expect(proxy.records[0]).toMatchObject({ status: 408, errorCode: "request_timeout" });
+    expect(proxy.logLines.filter((line) => line.includes('"level":"error"'))).toEqual([]);
+  }, 30_000);
+});
+
+describe("upstream addresses", () => {
+  it("come only from the configuration, whatever the request's body, headers or path say", async () => {
+    await using fake = await startFakeAzure();
+    await using elsewhere = await startFakeAzure();
+    await using proxy = await startProxy({ config: { instances: azureInstances([{ url: fake.url, apiKey: fake.apiKey }]) } });
+    const target = elsewhere.url;
+    const response = await fetch(`${proxy.url}/v1/chat/completions?api_base=${encodeURIComponent(target)}`, {
+      method: "POST",
+      headers: {
+        "x-forwarded-host": new URL(target).host,
+        "x-forwarded-proto": "http",
+        "x-original-url": target,
+        "x-ms-azure-endpoint": target,
+        forwarded: `host=${new URL(target).host}`,
+      },
+      body: JSON.stringify({ ...chat, api_base: target, base_url: target, endpoint: target, azure_endpoint: target, url: target }),
+    });
+    expect(response.status).toBe(200);
+    const azureStyle = await fetch(`${proxy.url}/openai/deployments/${encodeURIComponent(target)}/chat/completions?api-version=2024-10-21`, {
+      method: "POST",
+      body: JSON.stringify(chat),
+    });
+    expect(azureStyle.status).toBe(404);
+    expect(fake.requests.map((request) => request.path)).toEqual(["/openai/deployments/gpt-4o/chat/completions"]);
+    expect(fake.requests[0]!.query).toEqual({ "api-version": "2024-10-21" });
+    expect(Object.keys(fake.requests[0]!.headers).filter((name) => name.startsWith("x-") || name === "forwarded")).toEqual([]);
+    expect(elsewhere.requests).toHaveLength(0);
+  });
+});
+
+describe("upstream response headers", () => {
+  const unwanted = {
+    "set-cookie": "session=abc; Path=/",
+    "keep-alive": "timeout=5",
+    "proxy-authenticate": "Basic",
+    "proxy-connection": "keep-alive",
+    upgrade: "h2c",
+    trailer: "x-checksum",
+    "x-ms-internal-thing": "1",
+  };
+
+  it("relays neither cookies nor hop-by-hop headers, for answers, streams and passed-through errors", async () => {
+    await using fake = await startFakeAzure();
+    await using proxy = await startProxy({ config: { instances: azureInstances([{ url: fake.url, apiKey: fake.apiKey }]) } });
+    fake.enqueue(
+      { kind: "ok", headers: unwanted },
+      { kind: "ok", headers: unwanted },
+      { kind: "status", status: 400, headers: unwanted, body: { error: { code: "content_filter", message: "filtered" } } },
+    );
+    const responses = [];
+    for (const body of [chat, { ...chat, stream: true }, chat]) {
+      const response = await fetch(`${proxy.url}/v1/chat/completions`, { method: "POST", body: JSON.stringify(body) });
+      await response.text();
+      responses.push(response);
+    }
+    expect(responses.map((response) => response.status)).toEqual([200, 200, 400]);
+    for (const response of responses) {
+      expect(Object.keys(unwanted).filter((name) => response.headers.has(name))).toEqual([]);
+      expect(response.headers.get("x-ms-region")).toBe("East US");
+    }
+  });
+});
+
+describe("internal errors", () => {
+  it("answer 500 with a generic message and the request id, never a stack or a path; the log has the details", async () => {
+    // An upstream answer that is not a Response at all makes the proxy itself fail.
+    const broken = (async () => ({ status: 200, headers: null })) as unknown as (url: string, init: RequestInit) => Promise<Response>;
+    await using proxy = await startProxy({ fetch: broken, config: { instances: azureInstances([{ url: "http://127.0.0.1:9", apiKey: "k" }]) } });
+    const response = await fetch(`${proxy.url}/v1/chat/completions`, { method: "POST", body: JSON.stringify(chat) });
+    expect(response.status).toBe(500);
+    const requestId = response.headers.get("x-request-id");
+    expect(requestId).toMatch(/^[0-9a-f-]{36}$/);
+    const text = await response.text();
+    expect(JSON.parse(text)).toEqual({
+      error: { message: "The proxy failed to handle this request.", type: "server_error", param: null, code: "internal_error" },
+    });
+    expect(text).not.toMatch(/\.ts\b|\/work|\bat\s|TypeError/);
+    const logged = proxy.logLines.map((line) => JSON.parse(line) as Record<string, unknown>).find((line) => line.msg === "request failed inside the proxy");
+    expect(logged).toMatchObject({ level: "error", requestId, error: { name: "TypeError" } });
+  });
+});

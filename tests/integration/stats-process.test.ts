@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import OpenAI from "openai";
 import { startFakeAzure, type FakeAzure } from "../_support/fake-azure.ts";
-import { runToExit, spawnProxy } from "../_support/process.ts";
+import { spawnProxy } from "../_support/process.ts";
 import { until } from "../_support/until.ts";
 
 const dirs: string[] = [];

@@ -5,8 +5,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse as parseYaml, parseAllDocuments } from "yaml";
 import { loadConfig } from "../../server/config/load.ts";
+import { createLifecycle } from "../../server/lifecycle.ts";
 import { parseDockerfile, type DockerInstruction } from "../_support/dockerfile.ts";
-import { REPO_ROOT } from "../_support/process.ts";
+import { REPO_ROOT, runToExit } from "../_support/process.ts";
+import { startProxy } from "../_support/proxy.ts";
 
 const read = (path: string) => readFileSync(join(REPO_ROOT, path), "utf8");
 
@@ -89,6 +91,19 @@ describe("Dockerfile", () => {
     // Everything the server imports at run time is in the image.
     const copied = runtime.body.filter((instruction) => instruction.instruction === "COPY" && !instruction.flags.from).flatMap((instruction) => instruction.args.slice(0, -1));
     for (const needed of ["package.json", "server", "configs", "drizzle"]) expect(copied).toContain(needed);
+  });
+
+
+  it("has a health check command that passes against a serving proxy on PORT and fails once it drains", async () => {
+    const healthcheck = runtime.body.find((instruction) => instruction.instruction === "HEALTHCHECK")!;
+    const command = JSON.parse(healthcheck.raw.replace(/^CMD\s+/, "")) as string[];
+    expect(command[0]).toBe("bun");
+    const lifecycle = createLifecycle();
+    await using proxy = await startProxy({ lifecycle, config: {} });
+    const env = { PORT: String(proxy.port) };
+    expect((await runToExit(command.slice(1), env, ["bun"])).exitCode).toBe(0);
+    lifecycle.startDraining();
+    expect((await runToExit(command.slice(1), env, ["bun"])).exitCode).toBe(1);
   });
 });
 

@@ -54,7 +54,9 @@ type AttemptResult =
   | { kind: "answer"; response: Response }
   | { kind: "failed"; failure: Failure }
   | { kind: "context_too_long"; response: Response; status: number }
-  | { kind: "client_gone" };
+  | { kind: "client_gone" }
+  /** A graceful shutdown's drain deadline passed before the answer started. */
+  | { kind: "stopped" };
 
 export async function forward(input: ForwardInput, deps: ForwardDeps): Promise<Response> {
   const { router, retryBudget } = deps;
@@ -149,6 +151,11 @@ export async function forward(input: ForwardInput, deps: ForwardDeps): Promise<R
         case "client_gone":
           settle(request, { status: 499, errorCode: "client_closed_request", clientAborted: true });
           return new Response(null, { status: 499 });
+        case "stopped": {
+          const error = new ProxyError("server_shutting_down", "The proxy is shutting down and stopped this request before an answer arrived.");
+          settle(request, { status: error.status, errorCode: error.code });
+          return error.toResponse(input.requestId, rateHeaders);
+        }
         case "context_too_long":
           pendingContextError = { response: result.response, status: result.status };
           contextTooLong = true;
@@ -221,6 +228,9 @@ async function attemptTarget(
   const controller = new AbortController();
   const abortFromClient = () => controller.abort();
   input.clientSignal.addEventListener("abort", abortFromClient, { once: true });
+  deps.stopSignal?.addEventListener("abort", abortFromClient, { once: true });
+  // A retry that starts after the drain deadline stops at once (an aborted signal fires no more events).
+  if (deps.stopSignal?.aborted) controller.abort();
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;
@@ -232,6 +242,7 @@ async function attemptTarget(
     finished = true;
     clearTimeout(timer);
     input.clientSignal.removeEventListener("abort", abortFromClient);
+    deps.stopSignal?.removeEventListener("abort", abortFromClient);
     deps.load.finished(name);
   };
   const failed = (reason: FailedAttempt["reason"], status: number | null, detail: string, retryAfterMs?: number): AttemptResult => {
@@ -244,12 +255,14 @@ async function attemptTarget(
     return { kind: "failed", failure: { instance: name, status, reason, latencyMs: deps.now() - attemptStart, retryAfterMs } };
   };
 
-  const clientGone = (): AttemptResult => {
+  const abandon = (): AttemptResult => {
     finish();
     // Azure has the prompt and may be generating: charge what it has certainly counted.
     deps.limiter.reconcile(reservation, input.estimate.promptTokens);
-    return { kind: "client_gone" };
+    return { kind: input.clientSignal.aborted ? "client_gone" : "stopped" };
   };
+  /** The attempt was aborted by the client or by the drain deadline rather than failing. */
+  const isAbandoned = () => input.clientSignal.aborted || deps.stopSignal?.aborted === true;
 
   let response: Response;
   try {
@@ -262,7 +275,7 @@ async function attemptTarget(
       redirect: "manual",
     });
   } catch {
-    if (input.clientSignal.aborted) return clientGone();
+    if (isAbandoned()) return abandon();
     return timedOut
       ? failed("timeout", null, `no answer within ${deps.timeoutMs} ms`)
       : failed("connection_error", null, "connection failed");
@@ -289,7 +302,7 @@ async function attemptTarget(
     const first = await awaitFirstContent(reader, tap, deps.firstTokenTimeoutMs, () => controller.abort());
     if (!first.ok) {
       void reader.cancel().catch(() => {});
-      if (input.clientSignal.aborted) return clientGone();
+      if (isAbandoned()) return abandon();
       return first.reason === "timeout"
         ? failed("timeout", 200, `no content within ${deps.firstTokenTimeoutMs} ms`)
         : failed("server_error", 200, "stream ended before any content");
@@ -335,7 +348,7 @@ async function attemptTarget(
   try {
     bytes = new Uint8Array(await response.arrayBuffer());
   } catch {
-    if (input.clientSignal.aborted) return clientGone();
+    if (isAbandoned()) return abandon();
     return timedOut ? failed("timeout", response.status, "body not complete in time") : failed("connection_error", response.status, "body cut");
   }
   finish();

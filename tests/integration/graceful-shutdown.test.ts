@@ -111,6 +111,40 @@ describe("graceful shutdown", () => {
     expect(proxy.output()).toContain('"msg":"drain deadline passed: stopping the requests still open","open":1');
   });
 
+  it("answers requests still waiting for an upstream at the deadline with 503 server_shutting_down, recorded as such", async () => {
+    await using fake = await startFakeAzure();
+    fake.setDefault({ kind: "hang" });
+    const { dir, database } = configFor(fake, 1);
+    const proxy = await spawnProxy(["--config", dir], {});
+    const waiting = [false, true].map((stream) =>
+      fetch(`${proxy.url}/v1/chat/completions`, {
+        method: "POST",
+        body: JSON.stringify({ model: "gpt-4o", messages: [{ role: "user", content: "Hi" }], stream }),
+      }),
+    );
+    await until(() => fake.requests.length === 2);
+    proxy.process.kill("SIGTERM");
+    for (const response of await Promise.all(waiting)) {
+      expect(response.status).toBe(503);
+      expect(await response.json()).toEqual({
+        error: {
+          message: "The proxy is shutting down and stopped this request before an answer arrived.",
+          type: "server_error",
+          param: null,
+          code: "server_shutting_down",
+        },
+      });
+    }
+    expect(await proxy.process.exited).toBe(0);
+    expect(statsRows(database)).toEqual([
+      { status: 503, error_code: "server_shutting_down" },
+      { status: 503, error_code: "server_shutting_down" },
+    ]);
+    // The upstream calls were given up, and no instance was blamed for it.
+    await until(() => fake.requests.every((request) => request.aborted));
+    expect(proxy.output()).not.toContain("instance state changed");
+  });
+
   it("exits at once on a second signal, without waiting for open streams", async () => {
     await using fake = await startFakeAzure({ content: WORDS });
     fake.setDefault({ kind: "slow-stream", intervalMs: 1000 });

@@ -12,14 +12,10 @@ export function exceedsJsonDepth(bytes: Uint8Array, maxDepth: number): boolean {
   // Each level needs an opening byte and a closing one: a short body cannot be too deep.
   if (bytes.length <= maxDepth * 2) return false;
   let depth = 0;
-  let inString = false;
   for (let i = 0; i < bytes.length; i++) {
     const byte = bytes[i]!;
-    if (inString) {
-      if (byte === BACKSLASH) i++;
-      else if (byte === QUOTE) inString = false;
-    } else if (byte === QUOTE) {
-      inString = true;
+    if (byte === QUOTE) {
+      i = endOfString(bytes, i);
     } else if (byte === OPEN_BRACKET || byte === OPEN_BRACE) {
       if (++depth > maxDepth) return true;
     } else if (byte === CLOSE_BRACKET || byte === CLOSE_BRACE) {
@@ -27,4 +23,17 @@ export function exceedsJsonDepth(bytes: Uint8Array, maxDepth: number): boolean {
     }
   }
   return false;
+}
+
+/** Index of the quote closing the string opened at `start`; indexOf (native) skips the text in between. */
+function endOfString(bytes: Uint8Array, start: number): number {
+  let quote = bytes.indexOf(QUOTE, start + 1);
+  while (quote !== -1) {
+    let backslashes = 0;
+    while (bytes[quote - 1 - backslashes] === BACKSLASH) backslashes++;
+    // An odd run of backslashes escapes the quote; an even one escapes itself.
+    if (backslashes % 2 === 0) return quote;
+    quote = bytes.indexOf(QUOTE, quote + 1);
+  }
+  return bytes.length;
 }

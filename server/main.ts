@@ -57,19 +57,6 @@ async function main(): Promise<void> {
   const stats = openStats(config.stats, logger);
   const lifecycle = createLifecycle();
   const app = createApp({ config, logger, stats: stats.deps, lifecycle });
-  app.listen({
-    port: config.port,
-    idleTimeout: config.limits.client_idle_timeout,
-    // Bun's own cap is a backstop well above ours; our reader answers 413 in OpenAI's shape first.
-    maxRequestBodySize: config.limits.max_body_bytes * 2,
-  });
-  logger.info("listening", {
-    url: `http://${app.server?.hostname}:${app.server?.port}`,
-    instances: config.instances.map((instance) => instance.name),
-    config: loaded.files,
-    demo: demo !== undefined,
-  });
-
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) {
@@ -90,8 +77,22 @@ async function main(): Promise<void> {
     logger.info("stopped", drain);
     process.exit(0);
   };
+  // Before listening: a signal that arrives as soon as the "listening" line is out must find its handler.
   process.on("SIGTERM", () => void stop("SIGTERM"));
   process.on("SIGINT", () => void stop("SIGINT"));
+
+  app.listen({
+    port: config.port,
+    idleTimeout: config.limits.client_idle_timeout,
+    // Bun's own cap is a backstop well above ours; our reader answers 413 in OpenAI's shape first.
+    maxRequestBodySize: config.limits.max_body_bytes * 2,
+  });
+  logger.info("listening", {
+    url: `http://${app.server?.hostname}:${app.server?.port}`,
+    instances: config.instances.map((instance) => instance.name),
+    config: loaded.files,
+    demo: demo !== undefined,
+  });
 }
 
 await main();

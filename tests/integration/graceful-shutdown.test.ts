@@ -145,6 +145,15 @@ describe("graceful shutdown", () => {
     expect(proxy.output()).not.toContain("instance state changed");
   });
 
+  it("handles a SIGTERM sent the moment the listening line appears", async () => {
+    await using fake = await startFakeAzure();
+    const { dir } = configFor(fake);
+    const proxy = await spawnProxy(["--config", dir], {});
+    proxy.process.kill("SIGTERM");
+    expect(await proxy.process.exited).toBe(0);
+    expect(proxy.output()).toContain('"msg":"stopped","drained":true');
+  });
+
   it("exits at once on a second signal, without waiting for open streams", async () => {
     await using fake = await startFakeAzure({ content: WORDS });
     fake.setDefault({ kind: "slow-stream", intervalMs: 1000 });

@@ -1,9 +1,12 @@
 // One access line per request, as JSON, with the fields an operator searches by.
-import { describe, expect, it } from "bun:test";
+import { describe, expect, it, setDefaultTimeout } from "bun:test";
 import OpenAI from "openai";
 import { startFakeAzure } from "../_support/fake-azure.ts";
 import { azureInstances, startProxy } from "../_support/proxy.ts";
 import { until } from "../_support/until.ts";
+
+// bunfig.toml has no per-test timeout setting: child processes and servers on a busy 2-core machine need more than 5 s.
+setDefaultTimeout(20_000);
 
 describe("access log", () => {
   it("writes exactly one line per request with request id, key name, model, instance, status, latency, tokens and attempts", async () => {

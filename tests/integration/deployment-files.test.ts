@@ -1,5 +1,5 @@
 // The Dockerfile, docker-compose.yml and Kubernetes example, checked without Docker: parsed, and every path they use exists.
-import { describe, expect, it } from "bun:test";
+import { describe, expect, it, setDefaultTimeout } from "bun:test";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -9,6 +9,9 @@ import { createLifecycle } from "../../server/lifecycle.ts";
 import { parseDockerfile, type DockerInstruction } from "../_support/dockerfile.ts";
 import { REPO_ROOT, runToExit } from "../_support/process.ts";
 import { startProxy } from "../_support/proxy.ts";
+
+// bunfig.toml has no per-test timeout setting: child processes and servers on a busy 2-core machine need more than 5 s.
+setDefaultTimeout(20_000);
 
 const read = (path: string) => readFileSync(join(REPO_ROOT, path), "utf8");
 

@@ -1,6 +1,6 @@
 // SIGTERM on the real entry point: /health drains, new connections are refused, open streams finish or end with an error frame.
 import { Database } from "bun:sqlite";
-import { afterAll, describe, expect, it } from "bun:test";
+import { afterAll, describe, expect, it, setDefaultTimeout } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -9,6 +9,9 @@ import { startFakeAzure, type FakeAzure } from "../_support/fake-azure.ts";
 import { spawnProxy } from "../_support/process.ts";
 import { azureInstances, startProxy } from "../_support/proxy.ts";
 import { until } from "../_support/until.ts";
+
+// bunfig.toml has no per-test timeout setting: child processes and servers on a busy 2-core machine need more than 5 s.
+setDefaultTimeout(20_000);
 
 const dirs: string[] = [];
 afterAll(() => {

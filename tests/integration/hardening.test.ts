@@ -1,10 +1,13 @@
 // Hostile or broken clients and upstreams: size and header limits, pathological JSON, slow clients, URL injection,
 // relayed headers and internal errors, each over real HTTP.
-import { describe, expect, it } from "bun:test";
+import { describe, expect, it, setDefaultTimeout } from "bun:test";
 import { countTextTokens } from "../../server/tokens/count.ts";
 import { startFakeAzure } from "../_support/fake-azure.ts";
 import { azureInstances, startProxy } from "../_support/proxy.ts";
 import { until } from "../_support/until.ts";
+
+// bunfig.toml has no per-test timeout setting: child processes and servers on a busy 2-core machine need more than 5 s.
+setDefaultTimeout(20_000);
 
 const chat = { model: "gpt-4o", messages: [{ role: "user", content: "Hi" }] };
 const encoder = new TextEncoder();

@@ -1,9 +1,12 @@
 // The real entry point under a terminal (a pseudo-terminal from util-linux `script`): readable lines instead of JSON.
-import { afterAll, describe, expect, it } from "bun:test";
+import { afterAll, describe, expect, it, setDefaultTimeout } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { REPO_ROOT } from "../_support/process.ts";
+
+// bunfig.toml has no per-test timeout setting: child processes and servers on a busy 2-core machine need more than 5 s.
+setDefaultTimeout(20_000);
 
 const dir = mkdtempSync(join(tmpdir(), "proxy-log-format-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -1,11 +1,14 @@
 // Sentinel secrets in the config, every error path exercised at debug level: none of them in any log line or response.
-import { afterAll, describe, expect, it } from "bun:test";
+import { afterAll, describe, expect, it, setDefaultTimeout } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startFakeAzure } from "../_support/fake-azure.ts";
 import { spawnProxy } from "../_support/process.ts";
 import { findFreePort } from "../_support/redis-server.ts";
+
+// bunfig.toml has no per-test timeout setting: child processes and servers on a busy 2-core machine need more than 5 s.
+setDefaultTimeout(20_000);
 
 const INSTANCE_KEY = "az-SENTINEL-instance-key-1";
 const DEAD_INSTANCE_KEY = "az-SENTINEL-instance-key-2";

@@ -1,7 +1,7 @@
 // `bun run build`'s single executable, built once: config from --config, chat through it, tokenizer, migrations and
 // default config embedded, graceful stop.
 import { Database } from "bun:sqlite";
-import { afterAll, beforeAll, describe, expect, it } from "bun:test";
+import { afterAll, beforeAll, describe, expect, it, setDefaultTimeout } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -9,6 +9,9 @@ import OpenAI from "openai";
 import packageJson from "../../package.json";
 import { startFakeAzure } from "../_support/fake-azure.ts";
 import { runToExit, spawnProxy } from "../_support/process.ts";
+
+// bunfig.toml has no per-test timeout setting: child processes and servers on a busy 2-core machine need more than 5 s.
+setDefaultTimeout(20_000);
 
 const dirs: string[] = [];
 function tempDir(): string {

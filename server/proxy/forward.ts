@@ -325,12 +325,13 @@ async function attemptTarget(
         deps.limiter.reconcile(reservation, end.usage?.total_tokens ?? input.estimate.promptTokens);
         const failedMidStream = end.outcome === "upstream_failed" || end.outcome === "idle_timeout";
         const stopped = end.outcome === "shutdown";
+        const clientLeft = end.outcome === "client_aborted" || end.outcome === "client_stalled";
         // A cut connection is the instance's fault; a long silence may just be a slow generation.
         if (end.outcome === "upstream_failed") deps.health.record(name, { type: "failure", reason: "server_error", detail: "stream cut" });
         settle({
-          status: end.outcome === "client_aborted" ? 499 : failedMidStream ? 502 : stopped ? 503 : 200,
-          errorCode: failedMidStream ? end.outcome : stopped ? "server_shutting_down" : null,
-          clientAborted: end.outcome === "client_aborted",
+          status: clientLeft ? 499 : failedMidStream ? 502 : stopped ? 503 : 200,
+          errorCode: failedMidStream || end.outcome === "client_stalled" ? end.outcome : stopped ? "server_shutting_down" : null,
+          clientAborted: clientLeft,
           ttfbMs,
           usage: end.usage,
           usageSource: end.usageSource,

@@ -41,7 +41,8 @@ export async function awaitFirstContent(
 }
 
 export type StreamEnd = {
-  outcome: "completed" | "client_aborted" | "upstream_failed" | "idle_timeout" | "shutdown";
+  /** client_stalled: the client stopped reading for the idle timeout, and the proxy closed its connection. */
+  outcome: "completed" | "client_aborted" | "client_stalled" | "upstream_failed" | "idle_timeout" | "shutdown";
   usage: Usage | null;
   usageSource: "upstream" | "counted" | "estimated" | null;
 };
@@ -71,8 +72,19 @@ export function relayStream(options: StreamRelayOptions): ReadableStream<Uint8Ar
   let ended = false;
   let idleExpired = false;
   let stopped = false;
+  let pulling = false;
+  let output: ReadableStreamDefaultController<Uint8Array> | null = null;
 
   const idleTimer = setTimeout(() => {
+    // No pull in progress means the client has not asked for more since the last upstream frame: it stopped
+    // reading. Close its connection rather than let it hold the stream (and its upstream call) forever.
+    if (!pulling && output) {
+      options.abortUpstream();
+      void reader.cancel().catch(() => {});
+      output.error(new Error("the client stopped reading"));
+      void end("client_stalled");
+      return;
+    }
     idleExpired = true;
     options.abortUpstream();
   }, options.idleTimeoutMs);
@@ -100,45 +112,15 @@ export function relayStream(options: StreamRelayOptions): ReadableStream<Uint8Ar
 
   return new ReadableStream<Uint8Array>(
     {
+      start(controller) {
+        output = controller;
+      },
       async pull(controller) {
-        const first = held.shift();
-        if (first) {
-          controller.enqueue(first);
-          return;
-        }
+        pulling = true;
         try {
-          for (;;) {
-            const { value, done } = await reader.read();
-            if (done) {
-              if (options.appendUsageFrame) {
-                const usage = await end("completed");
-                if (usage) controller.enqueue(encoder.encode(toSseFrame({ object: options.appendUsageFrame, choices: [], usage })));
-                controller.enqueue(encoder.encode("data: [DONE]\n\n"));
-              } else {
-                if (tap.pendingText.trim() !== "") controller.enqueue(encoder.encode(tap.pendingText));
-                await end("completed");
-              }
-              controller.close();
-              return;
-            }
-            idleTimer.refresh();
-            const out = tap.process(value);
-            if (out) {
-              controller.enqueue(out);
-              return;
-            }
-          }
-        } catch {
-          // Content has already reached the client, so there is no failing over now. Say so in-band: a silent
-          // close would let a client mistake a truncated answer for a complete one.
-          const error = stopped
-            ? new ProxyError("server_shutting_down", "The proxy is shutting down and stopped this stream before it finished.")
-            : idleExpired
-              ? new ProxyError("upstream_timeout", "The upstream stream went silent and was stopped.")
-              : new ProxyError("upstream_bad_response", "The upstream stream ended unexpectedly.");
-          controller.enqueue(encoder.encode(toSseFrame(error.toJSON())));
-          await end(stopped ? "shutdown" : idleExpired ? "idle_timeout" : "upstream_failed");
-          controller.close();
+          await relayNext(controller);
+        } finally {
+          pulling = false;
         }
       },
       async cancel() {
@@ -149,4 +131,46 @@ export function relayStream(options: StreamRelayOptions): ReadableStream<Uint8Ar
     },
     { highWaterMark: 0 },
   );
+
+  async function relayNext(controller: ReadableStreamDefaultController<Uint8Array>): Promise<void> {
+    const first = held.shift();
+    if (first) {
+      controller.enqueue(first);
+      return;
+    }
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) {
+          if (options.appendUsageFrame) {
+            const usage = await end("completed");
+            if (usage) controller.enqueue(encoder.encode(toSseFrame({ object: options.appendUsageFrame, choices: [], usage })));
+            controller.enqueue(encoder.encode("data: [DONE]\n\n"));
+          } else {
+            if (tap.pendingText.trim() !== "") controller.enqueue(encoder.encode(tap.pendingText));
+            await end("completed");
+          }
+          controller.close();
+          return;
+        }
+        idleTimer.refresh();
+        const out = tap.process(value);
+        if (out) {
+          controller.enqueue(out);
+          return;
+        }
+      }
+    } catch {
+      // Content has already reached the client, so there is no failing over now. Say so in-band: a silent
+      // close would let a client mistake a truncated answer for a complete one.
+      const error = stopped
+        ? new ProxyError("server_shutting_down", "The proxy is shutting down and stopped this stream before it finished.")
+        : idleExpired
+          ? new ProxyError("upstream_timeout", "The upstream stream went silent and was stopped.")
+          : new ProxyError("upstream_bad_response", "The upstream stream ended unexpectedly.");
+      controller.enqueue(encoder.encode(toSseFrame(error.toJSON())));
+      await end(stopped ? "shutdown" : idleExpired ? "idle_timeout" : "upstream_failed");
+      controller.close();
+    }
+  }
 }

@@ -1,6 +1,7 @@
 // Hostile or broken clients and upstreams: size and header limits, pathological JSON, slow clients, URL injection,
 // relayed headers and internal errors, each over real HTTP.
 import { describe, expect, it, setDefaultTimeout } from "bun:test";
+import { connect } from "node:net";
 import { countTextTokens } from "../../server/tokens/count.ts";
 import { startFakeAzure } from "../_support/fake-azure.ts";
 import { azureInstances, startProxy } from "../_support/proxy.ts";
@@ -178,6 +179,31 @@ describe("slow clients", () => {
     expect(proxy.records[0]).toMatchObject({ status: 408, errorCode: "request_timeout" });
     expect(proxy.logLines.filter((line) => line.includes('"level":"error"'))).toEqual([]);
   }, 30_000);
+});
+
+describe("slow readers", () => {
+  it("lose a stream they stop reading for routing.stream_idle_timeout: the connection is closed and the request settles", async () => {
+    // 20 MB of frames: more than the socket buffers between the proxy and a client that reads nothing.
+    await using fake = await startFakeAzure({ content: Array.from({ length: 200 }, () => "x".repeat(100_000)).join(" ") });
+    await using proxy = await startProxy({ config: { routing: { stream_idle_timeout: 1 }, instances: azureInstances([{ url: fake.url, apiKey: fake.apiKey }]) } });
+    const body = JSON.stringify({ ...chat, stream: true });
+    let received = "";
+    const closed = new Promise<void>((resolve) => {
+      const socket = connect(proxy.port, "127.0.0.1", () => {
+        socket.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+      });
+      socket.on("data", (data) => {
+        received = (received + data.toString("latin1")).slice(-1000);
+        if (!socket.isPaused() && proxy.records.length === 0) socket.pause();
+      });
+      socket.on("close", () => resolve());
+      // Read again only once the proxy has given up on this client.
+      void until(() => proxy.records.length === 1, { timeoutMs: 10_000 }).then(() => socket.resume());
+    });
+    await closed;
+    expect(proxy.records.map((record) => [record.status, record.errorCode, record.clientAborted])).toEqual([[499, "client_stalled", true]]);
+    expect(received).not.toContain("[DONE]");
+  });
 });
 
 describe("upstream addresses", () => {

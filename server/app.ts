@@ -139,6 +139,7 @@ export function createApp(deps: AppDeps) {
         table,
         auth: createClientAuthenticator(config.auth.api_keys),
         maxBodyBytes: config.limits.max_body_bytes,
+        clientIdleTimeoutSec: config.limits.client_idle_timeout,
         limiter,
         logger,
         settle,

@@ -1,6 +1,7 @@
 // Hostile or broken clients and upstreams: size and header limits, pathological JSON, slow clients, URL injection,
 // relayed headers and internal errors, each over real HTTP.
 import { describe, expect, it, setDefaultTimeout } from "bun:test";
+import { readFileSync } from "node:fs";
 import { connect } from "node:net";
 import { countTextTokens } from "../../server/tokens/count.ts";
 import { startFakeAzure } from "../_support/fake-azure.ts";
@@ -181,28 +182,58 @@ describe("slow clients", () => {
   }, 30_000);
 });
 
-describe("slow readers", () => {
-  it("lose a stream they stop reading for routing.stream_idle_timeout: the connection is closed and the request settles", async () => {
-    // 20 MB of frames: more than the socket buffers between the proxy and a client that reads nothing.
-    await using fake = await startFakeAzure({ content: Array.from({ length: 200 }, () => "x".repeat(100_000)).join(" ") });
-    await using proxy = await startProxy({ config: { routing: { stream_idle_timeout: 1 }, instances: azureInstances([{ url: fake.url, apiKey: fake.apiKey }]) } });
-    const body = JSON.stringify({ ...chat, stream: true });
-    let received = "";
-    const closed = new Promise<void>((resolve) => {
-      const socket = connect(proxy.port, "127.0.0.1", () => {
-        socket.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+/** The kernel's state of the proxy's side of a loopback connection ("01" established), or null once it is gone. */
+function serverSideTcpState(serverPort: number, clientPort: number): string | null {
+  const hex = (port: number) => port.toString(16).toUpperCase().padStart(4, "0");
+  for (const line of readFileSync("/proc/net/tcp", "utf8").split("\n").slice(1)) {
+    const [, local, remote, state] = line.trim().split(/\s+/);
+    if (local?.endsWith(`:${hex(serverPort)}`) && remote?.endsWith(`:${hex(clientPort)}`)) return state ?? null;
+  }
+  return null;
+}
+
+/** Sends a request on a raw socket, stops reading after the first bytes, and resumes once the proxy has let go of it. */
+async function readStalled(port: number, body: string, hasLetGo: (clientPort: number) => boolean | Promise<boolean>) {
+  let received = 0;
+  let tail = "";
+  let stalled = true;
+  await new Promise<void>((resolve) => {
+    const socket = connect(port, "127.0.0.1", () => {
+      socket.write(`POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+      void until(() => hasLetGo(socket.localPort!), { timeoutMs: 15_000 }).then(() => {
+        stalled = false;
+        socket.resume();
       });
-      socket.on("data", (data) => {
-        received = (received + data.toString("latin1")).slice(-1000);
-        if (!socket.isPaused() && proxy.records.length === 0) socket.pause();
-      });
-      socket.on("close", () => resolve());
-      // Read again only once the proxy has given up on this client.
-      void until(() => proxy.records.length === 1, { timeoutMs: 10_000 }).then(() => socket.resume());
     });
-    await closed;
+    socket.on("data", (data) => {
+      received += data.length;
+      tail = (tail + data.toString("latin1")).slice(-1000);
+      if (stalled) socket.pause();
+    });
+    socket.on("close", () => resolve());
+  });
+  return { received, tail };
+}
+
+// 20 MB of frames: more than the socket buffers between the proxy and a client that reads nothing.
+const HUGE_ANSWER = Array.from({ length: 200 }, () => "x".repeat(100_000)).join(" ");
+
+describe("slow readers", () => {
+  it("lose a non-streamed answer they do not read within limits.client_idle_timeout", async () => {
+    await using fake = await startFakeAzure({ content: HUGE_ANSWER });
+    await using proxy = await startProxy({ config: { limits: { client_idle_timeout: 1 }, instances: azureInstances([{ url: fake.url, apiKey: fake.apiKey }]) } });
+    const { received, tail } = await readStalled(proxy.port, JSON.stringify(chat), (clientPort) => serverSideTcpState(proxy.port, clientPort) !== "01");
+    expect(received).toBeLessThan(HUGE_ANSWER.length);
+    expect(tail.endsWith("0\r\n\r\n")).toBe(false);
+    expect(proxy.records.map((record) => record.status)).toEqual([200]);
+  });
+
+  it("lose a stream they stop reading for routing.stream_idle_timeout: the connection is closed and the request settles", async () => {
+    await using fake = await startFakeAzure({ content: HUGE_ANSWER });
+    await using proxy = await startProxy({ config: { routing: { stream_idle_timeout: 1 }, instances: azureInstances([{ url: fake.url, apiKey: fake.apiKey }]) } });
+    const { tail } = await readStalled(proxy.port, JSON.stringify({ ...chat, stream: true }), () => proxy.records.length === 1);
     expect(proxy.records.map((record) => [record.status, record.errorCode, record.clientAborted])).toEqual([[499, "client_stalled", true]]);
-    expect(received).not.toContain("[DONE]");
+    expect(tail).not.toContain("[DONE]");
   });
 });
 

@@ -42,6 +42,8 @@ export type ForwardInput = {
   endpoint: string;
   request: ProxyRequest;
   clientSignal: AbortSignal;
+  /** Has the client's connection closed soon: used when it stops reading a stream. */
+  closeClient?: () => void;
   /** The caller's key, for its own rpm/tpm limits (null when client auth is off). */
   client: LimitedClient | null;
   estimate: TokenEstimate;
@@ -319,6 +321,7 @@ async function attemptTarget(
       countedExactly: !target.streamUsage,
       idleTimeoutMs: deps.streamIdleTimeoutMs,
       stopSignal: deps.stopSignal,
+      closeClient: input.closeClient,
       abortUpstream: () => controller.abort(),
       onEnd: (end) => {
         finish();

@@ -61,6 +61,8 @@ export type StreamRelayOptions = {
   /** Aborts when a graceful shutdown's drain deadline passes: the stream then ends with an error frame. */
   stopSignal?: AbortSignal;
   abortUpstream: () => void;
+  /** Closes the client's connection soon (it stopped reading); without it a stalled client is only noticed by the idle timer. */
+  closeClient?: () => void;
   onEnd: (end: StreamEnd) => void;
 };
 
@@ -73,16 +75,16 @@ export function relayStream(options: StreamRelayOptions): ReadableStream<Uint8Ar
   let idleExpired = false;
   let stopped = false;
   let pulling = false;
-  let output: ReadableStreamDefaultController<Uint8Array> | null = null;
+  let stalled = false;
 
   const idleTimer = setTimeout(() => {
     // No pull in progress means the client has not asked for more since the last upstream frame: it stopped
-    // reading. Close its connection rather than let it hold the stream (and its upstream call) forever.
-    if (!pulling && output) {
+    // reading. Have its connection closed rather than let it hold the stream (and the upstream call) forever;
+    // the close then cancels this stream.
+    if (!pulling && options.closeClient) {
+      stalled = true;
       options.abortUpstream();
-      void reader.cancel().catch(() => {});
-      output.error(new Error("the client stopped reading"));
-      void end("client_stalled");
+      options.closeClient();
       return;
     }
     idleExpired = true;
@@ -112,9 +114,6 @@ export function relayStream(options: StreamRelayOptions): ReadableStream<Uint8Ar
 
   return new ReadableStream<Uint8Array>(
     {
-      start(controller) {
-        output = controller;
-      },
       async pull(controller) {
         pulling = true;
         try {
@@ -126,7 +125,7 @@ export function relayStream(options: StreamRelayOptions): ReadableStream<Uint8Ar
       async cancel() {
         options.abortUpstream();
         await reader.cancel().catch(() => {});
-        await end("client_aborted");
+        await end(stalled ? "client_stalled" : "client_aborted");
       },
     },
     { highWaterMark: 0 },
@@ -165,11 +164,13 @@ export function relayStream(options: StreamRelayOptions): ReadableStream<Uint8Ar
       // close would let a client mistake a truncated answer for a complete one.
       const error = stopped
         ? new ProxyError("server_shutting_down", "The proxy is shutting down and stopped this stream before it finished.")
-        : idleExpired
-          ? new ProxyError("upstream_timeout", "The upstream stream went silent and was stopped.")
-          : new ProxyError("upstream_bad_response", "The upstream stream ended unexpectedly.");
+        : stalled
+          ? new ProxyError("request_timeout", "The client stopped reading this stream, so it was stopped.")
+          : idleExpired
+            ? new ProxyError("upstream_timeout", "The upstream stream went silent and was stopped.")
+            : new ProxyError("upstream_bad_response", "The upstream stream ended unexpectedly.");
       controller.enqueue(encoder.encode(toSseFrame(error.toJSON())));
-      await end(stopped ? "shutdown" : idleExpired ? "idle_timeout" : "upstream_failed");
+      await end(stopped ? "shutdown" : stalled ? "client_stalled" : idleExpired ? "idle_timeout" : "upstream_failed");
       controller.close();
     }
   }

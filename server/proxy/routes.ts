@@ -60,7 +60,18 @@ export function proxyRoutes(deps: ProxyDeps) {
       const fit = checkCouldEverFit({ tokens: estimate.totalTokens, instances, client });
       if (!fit.ok) throw new ProxyError("tokens_exceed_limit", fit.message);
       const response = await forward(
-        { requestId, clientName, startedAt, endpoint, request: parsed, clientSignal: request.signal, client, estimate },
+        {
+          requestId,
+          clientName,
+          startedAt,
+          endpoint,
+          request: parsed,
+          clientSignal: request.signal,
+          // Bun's idle timer closes a connection that makes no progress: one second of it for a client that stopped reading.
+          closeClient: () => server?.timeout(request, 1),
+          client,
+          estimate,
+        },
         deps.forward,
       );
       // The answer is complete: a client that does not read it loses the connection like an idle one (streams watch their own reader).

@@ -15,7 +15,7 @@ export type ProxyDeps = {
   auth: ClientAuthenticator;
   maxBodyBytes: number;
   /** limits.client_idle_timeout, restored once a non-streamed answer is ready. */
-  clientIdleTimeoutSec?: number;
+  clientIdleTimeoutSec: number;
   logger: Logger;
   settle: RequestSettled;
   limiter: Limiter;
@@ -75,7 +75,7 @@ export function proxyRoutes(deps: ProxyDeps) {
         deps.forward,
       );
       // The answer is complete: a client that does not read it loses the connection like an idle one (streams watch their own reader).
-      if (!parsed.stream && deps.clientIdleTimeoutSec !== undefined) server?.timeout(request, deps.clientIdleTimeoutSec);
+      if (response.headers.get("content-type") !== "text/event-stream") server?.timeout(request, deps.clientIdleTimeoutSec);
       return response;
     } catch (caught) {
       const error = toProxyError(caught);

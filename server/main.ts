@@ -3,17 +3,17 @@ import { createApp } from "./app.ts";
 import { parseCliArgs } from "./cli.ts";
 import { ConfigError, loadConfig } from "./config/load.ts";
 import type { Config } from "./config/schema.ts";
+import { secretsOf } from "./config/secrets.ts";
 import { formatProblem } from "./config/validate.ts";
 import { startDemo, type Demo } from "./demo.ts";
 import { createLifecycle } from "./lifecycle.ts";
-import { secretsOf } from "./config/secrets.ts";
 import { chooseLogFormat, createLogger, parseLogLevel } from "./log.ts";
 import { drainServer } from "./shutdown.ts";
 import { openStats } from "./stats/open.ts";
 
 const EXIT_CONFIG = 2;
 const EXIT_FORCED = 1;
-/** After the drain deadline, the time open streams get to write their error frame. */
+/** After the drain deadline, the time stopped requests get to write their 503 or error frame. */
 const CLOSE_GRACE_MS = 2000;
 
 async function main(): Promise<void> {
@@ -69,7 +69,8 @@ async function main(): Promise<void> {
     const drain = server
       ? await drainServer({ server, lifecycle, drainMs: config.shutdown.drain_seconds * 1000, closeGraceMs: CLOSE_GRACE_MS, logger })
       : { drained: true, openAtDeadline: 0 };
-    await app.stop(true);
+    // Elysia complains when stopping a server that never listened (a signal during start-up).
+    if (server) await app.stop(true);
     await app.decorator.fleet.closeShared();
     // After the server has stopped, so the last settled requests are in the queue it flushes.
     stats.close();

@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse as parseYaml, parseAllDocuments } from "yaml";
+import packageJson from "../../package.json";
 import { loadConfig } from "../../server/config/load.ts";
 import { createLifecycle } from "../../server/lifecycle.ts";
 import { parseDockerfile, type DockerInstruction } from "../_support/dockerfile.ts";
@@ -76,7 +77,27 @@ describe("Dockerfile", () => {
     }
   });
 
-  it("runs as a non-root user with a health check on /health, honours PORT, and starts the entry point it copied", () => {
+  it("builds the single binary with the build script from the copied sources, and ships only it and configs/", async () => {
+    const build = stages[0]!;
+    expect(build.body.some((instruction) => instruction.instruction === "RUN" && instruction.raw === "bun run build")).toBe(true);
+    expect(packageJson.scripts.build).toContain("dist/azure-openai-proxy");
+    const workdir = build.body.find((instruction) => instruction.instruction === "WORKDIR")!.args[0];
+    const binary = runtime.body.find((instruction) => instruction.instruction === "COPY" && instruction.flags.from === build.name)!;
+    expect(binary.args).toEqual([`${workdir}/dist/azure-openai-proxy`, "/usr/local/bin/azure-openai-proxy"]);
+    const shipped = runtime.body.filter((instruction) => instruction.instruction === "COPY" && !instruction.flags.from).map((instruction) => instruction.args);
+    expect(shipped).toEqual([["configs", "./configs"]]);
+    // Every file of ours the server and the build script import (configs and migrations it embeds included) is in the build context.
+    const copied = build.body.filter((instruction) => instruction.instruction === "COPY").flatMap((instruction) => instruction.args.slice(0, -1));
+    const scripts = packageJson.scripts.build.split(" ").filter((arg) => arg.endsWith(".ts"));
+    const entrypoints = [...new Set(["server/main.ts", ...scripts])].map((path) => join(REPO_ROOT, path));
+    const result = await Bun.build({ entrypoints, target: "bun", packages: "external", metafile: true });
+    const inputs = Object.keys(result.metafile!.inputs).filter((path) => !path.includes("node_modules"));
+    expect(inputs).toContain("drizzle/0000_init.sql");
+    const missing = inputs.filter((path) => !copied.some((source) => path === source || path.startsWith(`${source}/`)) || isDockerIgnored(path));
+    expect(missing).toEqual([]);
+  });
+
+  it("runs the binary as a non-root user with a health check on /health and honours PORT", () => {
     const last = (name: string) => runtime.body.filter((instruction) => instruction.instruction === name).at(-1);
     expect(last("USER")?.args[0]).toBeDefined();
     expect(["root", "0"]).not.toContain(last("USER")!.args[0]!);
@@ -85,17 +106,10 @@ describe("Dockerfile", () => {
     expect(healthcheck.raw).toContain("process.env.PORT");
     expect(last("ENV")?.raw).toContain("PORT=8080");
     expect(last("EXPOSE")?.args).toEqual(["8080"]);
-    const command = last("CMD")!.args;
-    expect(command.slice(0, 2)).toEqual(["bun", "server/main.ts"]);
-    expect(existsSync(join(REPO_ROOT, command[1]!))).toBe(true);
-    expect(command).toContain("configs");
+    expect(last("CMD")!.args).toEqual(["azure-openai-proxy", "--config", "configs"]);
     // The stats database directory exists and belongs to that user.
     expect(runtime.body.some((instruction) => instruction.instruction === "RUN" && instruction.raw.includes("chown bun:bun /app/data"))).toBe(true);
-    // Everything the server imports at run time is in the image.
-    const copied = runtime.body.filter((instruction) => instruction.instruction === "COPY" && !instruction.flags.from).flatMap((instruction) => instruction.args.slice(0, -1));
-    for (const needed of ["package.json", "server", "configs", "drizzle"]) expect(copied).toContain(needed);
   });
-
 
   it("has a health check command that passes against a serving proxy on PORT and fails once it drains", async () => {
     const healthcheck = runtime.body.find((instruction) => instruction.instruction === "HEALTHCHECK")!;

@@ -21,6 +21,7 @@ import { createFleet, followClientKeys, followLatest } from "./fleet/fleet.ts";
 import { createMemoryOverrideStore, createSqliteOverrideStore } from "./fleet/override-store.ts";
 import { securityHeaders } from "./http/security-headers.ts";
 import { createAppStats, type StatsDeps } from "./stats/app-stats.ts";
+import { createLifecycle, type Lifecycle } from "./lifecycle.ts";
 
 export type AppDeps = {
   config: Readonly<Config>;
@@ -38,6 +39,8 @@ export type AppDeps = {
   /** Re-reads the configuration files (POST /admin/reload, SIGHUP, config.watch); without it reload answers 400. */
   loadConfig?: () => Promise<{ config: Readonly<Config>; files: string[] }>;
   configFiles?: readonly string[];
+  /** Drain state for a graceful shutdown; main.ts owns it, tests may pass their own. */
+  lifecycle?: Lifecycle;
 };
 
 const PROXY_PATHS = [
@@ -128,6 +131,16 @@ export function createApp(deps: AppDeps) {
     logger,
     now,
   });
+  const lifecycle = deps.lifecycle ?? createLifecycle();
+  let closingShared: Promise<void> | undefined;
+  // Elysia does not await onStop hooks; main.ts awaits this so Redis is closed before the process exits.
+  const closeShared = () =>
+    (closingShared ??= (async () => {
+      prober?.stop();
+      await admin.stop();
+      await healthSync?.close();
+      await limiter.close();
+    })());
   const settle: RequestSettled = (record) => {
     logger.info("request", accessLogFields(record));
     stats.observe(record);
@@ -139,6 +152,7 @@ export function createApp(deps: AppDeps) {
     .use(securityHeaders({ corsOrigins: () => fleet.current().cors.origins }))
     .use(admin.guard)
     .get("/health", () => {
+      if (lifecycle.draining) return drainingResponse(config.name);
       const statsState = stats.state();
       const limiterStatus = limiter.status();
       // Degraded still serves traffic: a load balancer should keep sending, an operator should look.
@@ -159,6 +173,7 @@ export function createApp(deps: AppDeps) {
         table,
         auth: followClientKeys(fleet, createClientAuthenticator),
         maxBodyBytes: config.limits.max_body_bytes,
+        clientIdleTimeoutSec: config.limits.client_idle_timeout,
         limiter,
         logger,
         settle,
@@ -175,22 +190,25 @@ export function createApp(deps: AppDeps) {
           timeoutMs: config.routing.timeout * 1000,
           firstTokenTimeoutMs: config.routing.first_token_timeout * 1000,
           streamIdleTimeoutMs: config.routing.stream_idle_timeout * 1000,
+          stopSignal: lifecycle.stopSignal,
         },
       }),
     )
     .use(stats.routes)
     .use(admin.routes)
     .use(methodGuard([...PROXY_PATHS, { path: "/v1/models", method: "GET" }]))
-    .decorate("fleet", { health, load, router, bus, limiter, fleet, admin })
-    .onStop(async () => {
-      prober?.stop();
-      await admin.stop();
-      await healthSync?.close();
-      await limiter.close();
-    });
+    .decorate("fleet", { health, load, router, bus, limiter, fleet, admin, closeShared })
+    .onStop(closeShared);
 }
 
 export type App = ReturnType<typeof createApp>;
+
+function drainingResponse(name: string): Response {
+  return Response.json(
+    { status: "draining", name },
+    { status: 503, headers: { "x-request-id": crypto.randomUUID(), "cache-control": "no-store" } },
+  );
+}
 
 /** One access line per request: names and numbers only, never a key. */
 function accessLogFields(record: RequestRecord): Record<string, unknown> {

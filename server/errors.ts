@@ -17,6 +17,7 @@ export const ERROR_CATALOG = {
   instance_not_found: { status: 404, type: "invalid_request_error" },
   not_found: { status: 404, type: "invalid_request_error" },
   method_not_allowed: { status: 405, type: "invalid_request_error" },
+  request_timeout: { status: 408, type: "invalid_request_error" },
   request_too_large: { status: 413, type: "invalid_request_error" },
   rate_limit_exceeded: { status: 429, type: "rate_limit_error" },
   internal_error: { status: 500, type: "server_error" },
@@ -25,6 +26,7 @@ export const ERROR_CATALOG = {
   upstream_bad_response: { status: 502, type: "upstream_error" },
   no_instance_available: { status: 503, type: "server_error" },
   stats_unavailable: { status: 503, type: "server_error" },
+  server_shutting_down: { status: 503, type: "server_error" },
   upstream_timeout: { status: 504, type: "timeout_error" },
 } as const satisfies Record<string, { status: number; type: string }>;
 

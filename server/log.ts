@@ -1,7 +1,8 @@
-// Structured JSON-lines logger that removes every configured secret from each line before it is written.
+// Structured logger: JSON lines (pretty on a terminal) with every configured secret removed from each line before it is written.
 import { sharedStdoutWriter } from "./log-writer.ts";
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
+export type LogFormat = "json" | "pretty";
 const LEVEL_ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
 export type Logger = {
@@ -15,6 +16,8 @@ export type Logger = {
 
 export type LoggerOptions = {
   level?: LogLevel;
+  /** json: one object per line, for collectors; pretty: `time LEVEL message key=value`, for a person at a terminal. */
+  format?: LogFormat;
   /** Values that must never appear in output (API keys, tokens): replaced wherever they occur. */
   secrets?: readonly string[];
   write?: (line: string) => void;
@@ -29,9 +32,10 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   let secrets = [...new Set(spellings(options.secrets ?? []))];
   const write = options.write ?? sharedStdoutWriter();
   const now = options.now ?? Date.now;
+  const format = options.format === "pretty" ? formatPretty : formatJson;
   const emit = (level: LogLevel, message: string, fields?: Record<string, unknown>) => {
     if (LEVEL_ORDER[level] < threshold) return;
-    let line = JSON.stringify({ time: new Date(now()).toISOString(), level, msg: message, ...fields }, errorReplacer);
+    let line = format(new Date(now()).toISOString(), level, message, fields);
     for (const secret of secrets) line = line.replaceAll(secret, "[redacted]");
     write(line);
   };
@@ -47,7 +51,38 @@ export function createLogger(options: LoggerOptions = {}): Logger {
 }
 
 export function parseLogLevel(text: string | undefined): LogLevel {
-  return text === "debug" || text === "warn" || text === "error" ? text : "info";
+  const level = text?.toLowerCase();
+  return level === "debug" || level === "warn" || level === "error" ? level : "info";
+}
+
+/** LOG_FORMAT wins; otherwise pretty only when a person is watching the output. */
+export function chooseLogFormat(text: string | undefined, isTerminal: boolean): LogFormat {
+  if (text === "json" || text === "pretty") return text;
+  return isTerminal ? "pretty" : "json";
+}
+
+function formatJson(time: string, level: LogLevel, message: string, fields?: Record<string, unknown>): string {
+  return JSON.stringify({ time, level, msg: message, ...fields }, errorReplacer);
+}
+
+const LEVEL_LABEL: Record<LogLevel, string> = {
+  debug: "\x1b[2mDEBUG\x1b[0m",
+  info: "\x1b[36mINFO \x1b[0m",
+  warn: "\x1b[33mWARN \x1b[0m",
+  error: "\x1b[31mERROR\x1b[0m",
+};
+
+function formatPretty(time: string, level: LogLevel, message: string, fields?: Record<string, unknown>): string {
+  const pairs = Object.entries(fields ?? {})
+    .filter(([, value]) => value !== undefined && value !== null)
+    .map(([key, value]) => `${key}=${prettyValue(value)}`);
+  // Only the clock: a terminal session rarely spans days, and the JSON form keeps the full timestamp.
+  return [time.slice(11, 23), LEVEL_LABEL[level], message, ...pairs].join(" ");
+}
+
+function prettyValue(value: unknown): string {
+  if (typeof value === "string") return /^[^\s"=]+$/.test(value) ? value : JSON.stringify(value);
+  return JSON.stringify(value, errorReplacer) ?? String(value);
 }
 
 function errorReplacer(_key: string, value: unknown): unknown {

@@ -140,6 +140,13 @@ export const ConfigSchema = Type.Object(
       },
       { default: {}, additionalProperties: false },
     ),
+    shutdown: Type.Object(
+      {
+        // Seconds after SIGTERM that in-flight requests and streams get to finish before open streams are stopped.
+        drain_seconds: Type.Number({ default: 25, minimum: 0 }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
     health_check: Type.Object(
       {
         enabled: Type.Boolean({ default: true }),

@@ -1,4 +1,4 @@
-// The values in a configuration that must never be shown or logged: instance and client keys, the admin token, the Redis URL.
+// Every secret a configuration holds, so the logger can remove them wherever they would appear.
 import type { Config } from "./schema.ts";
 
 export function secretsOf(config: Readonly<Config>): string[] {
@@ -7,15 +7,25 @@ export function secretsOf(config: Readonly<Config>): string[] {
     ...config.auth.api_keys.map((key) => key.key),
     config.admin.token,
     config.redis.url,
-    redisPassword(config.redis.url),
+    ...redisUrlSecrets(config.redis.url),
   ].filter((secret) => secret !== "");
 }
 
-/** A driver error may quote the password alone, without the rest of the URL. */
-function redisPassword(url: string): string {
+/** A redis URL's password can surface on its own, e.g. in a client's error message. */
+function redisUrlSecrets(url: string): string[] {
+  if (url === "") return [];
   try {
-    return decodeURIComponent(new URL(url).password);
+    const parsed = new URL(url);
+    return [parsed.password, safeDecode(parsed.password)];
   } catch {
-    return "";
+    return [];
+  }
+}
+
+function safeDecode(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
   }
 }

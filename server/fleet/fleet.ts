@@ -1,4 +1,5 @@
 // The fleet as it runs now: the file configuration (replaced by a reload) with runtime overrides on top, and its target table.
+import { secretsOf } from "../config/secrets.ts";
 import type { Config, InstanceConfig } from "../config/schema.ts";
 import { buildTargetTable, type TargetTable } from "../routing/targets.ts";
 import { applyOverride, type TunablesPatch } from "./tunables.ts";
@@ -27,12 +28,12 @@ export function createFleet(initial: Readonly<Config>, overrides: ReadonlyMap<st
   let file = initial;
   let patches = new Map(overrides);
   let current = effectiveConfig(file, patches);
-  let table = buildTargetTable(current);
+  let table = buildTargetTable(current, secretsOf(current));
   const listeners = new Set<(change: FleetChange) => void>();
 
   const rebuild = (change: FleetChange) => {
     current = effectiveConfig(file, patches);
-    table = buildTargetTable(current);
+    table = buildTargetTable(current, secretsOf(current));
     for (const listener of listeners) {
       try {
         listener(change);

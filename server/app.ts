@@ -19,8 +19,12 @@ import { startHealthSync } from "./health/redis-sync.ts";
 import { createLoadTracker } from "./routing/load.ts";
 import { createRetryBudget } from "./routing/retry-budget.ts";
 import { createRouter } from "./routing/router.ts";
-import { buildTargetTable } from "./routing/targets.ts";
+import { createAdmin } from "./admin/plugin.ts";
+import { createFleet, followClientKeys, followLatest } from "./fleet/fleet.ts";
+import { createMemoryOverrideStore, createSqliteOverrideStore } from "./fleet/override-store.ts";
+import { securityHeaders } from "./http/security-headers.ts";
 import { createAppStats, type StatsDeps } from "./stats/app-stats.ts";
+import { createLifecycle, type Lifecycle } from "./lifecycle.ts";
 
 export type AppDeps = {
   config: Readonly<Config>;
@@ -35,6 +39,13 @@ export type AppDeps = {
   stats?: StatsDeps;
   /** Where the dashboard's files come from (default: embedded in the binary, or built from dashboard/ on first use). */
   loadDashboard?: () => Promise<DashboardAsset[]>;
+  /** $ENVIRONMENT: "production" without admin.token disables the admin API. */
+  environment?: string;
+  /** Re-reads the configuration files (POST /admin/reload, SIGHUP, config.watch); without it reload answers 400. */
+  loadConfig?: () => Promise<{ config: Readonly<Config>; files: string[] }>;
+  configFiles?: readonly string[];
+  /** Drain state for a graceful shutdown; main.ts owns it, tests may pass their own. */
+  lifecycle?: Lifecycle;
 };
 
 const PROXY_PATHS = [
@@ -53,7 +64,11 @@ export function createApp(deps: AppDeps) {
   const { config, logger } = deps;
   const now = deps.now ?? Date.now;
   const fetchUpstream = deps.fetch ?? fetch;
-  const table = buildTargetTable(config);
+  // Overrides live in the statistics database when there is one, so they survive a restart.
+  const overrideStore = deps.stats?.db ? createSqliteOverrideStore(deps.stats.db) : createMemoryOverrideStore();
+  const fleet = createFleet(config, overrideStore.load());
+  // Views that always read the latest fleet: overrides and reloads reach routing without rebuilding the app.
+  const table = followLatest(() => fleet.table());
   const bus = deps.bus ?? createEventBus();
   bus.subscribe((event) => {
     if (event.type === "instance_state") logger.warn("instance state changed", { ...event });
@@ -76,7 +91,7 @@ export function createApp(deps: AppDeps) {
   const limiter = createLimiter({ config, logger, now });
   const router = createRouter({
     table,
-    routing: config.routing,
+    routing: followLatest(() => fleet.current().routing),
     health,
     load,
     headroom: (target, tokens) => limiter.headroom(target.instance, tokens),
@@ -84,32 +99,65 @@ export function createApp(deps: AppDeps) {
     random: deps.random ?? Math.random,
     now,
   });
-  const prober = config.health_check.enabled
-    ? startHealthProber({
-        instances: config.instances,
-        health,
-        fetch: fetchUpstream,
-        intervalMs: config.health_check.interval * 1000,
-        timeoutMs: config.health_check.timeout * 1000,
-      })
-    : null;
-  const stats = createAppStats({
-    config,
-    models: table.models,
-    stats: deps.stats,
-    availability: health.availability,
-    limiter: () => config.instances.map((instance) => ({ instance: instance.name, utilisation: limiter.utilisation(instance) })),
+  const startProber = () =>
+    config.health_check.enabled
+      ? startHealthProber({
+          instances: fleet.current().instances,
+          health,
+          fetch: fetchUpstream,
+          intervalMs: config.health_check.interval * 1000,
+          timeoutMs: config.health_check.timeout * 1000,
+        })
+      : null;
+  let prober = startProber();
+  fleet.onChange(() => {
+    prober?.stop();
+    prober = startProber();
+  });
+  const admin = createAdmin({
+    fleet,
+    health,
+    load,
+    limiter,
+    bus,
+    store: overrideStore,
+    loadConfig: deps.loadConfig,
+    files: deps.configFiles,
+    environment: deps.environment,
     logger,
     now,
   });
+  const stats = createAppStats({
+    config: followLatest(() => fleet.current()),
+    models: table.models,
+    stats: deps.stats,
+    availability: health.availability,
+    limiter: () => fleet.current().instances.map((instance) => ({ instance: instance.name, utilisation: limiter.utilisation(instance) })),
+    logger,
+    now,
+  });
+  const lifecycle = deps.lifecycle ?? createLifecycle();
+  let closingShared: Promise<void> | undefined;
+  // Elysia does not await onStop hooks; main.ts awaits this so Redis is closed before the process exits.
+  const closeShared = () =>
+    (closingShared ??= (async () => {
+      prober?.stop();
+      await admin.stop();
+      await healthSync?.close();
+      await limiter.close();
+    })());
   const settle: RequestSettled = (record) => {
     logger.info("request", accessLogFields(record));
     stats.observe(record);
+    admin.observe(record);
     deps.onRequestSettled?.(record);
   };
   return new Elysia()
     .use(errorPlugin(logger))
+    .use(securityHeaders({ corsOrigins: () => fleet.current().cors.origins }))
+    .use(admin.guard)
     .get("/health", () => {
+      if (lifecycle.draining) return drainingResponse(config.name);
       const statsState = stats.state();
       const limiterStatus = limiter.status();
       // Degraded still serves traffic: a load balancer should keep sending, an operator should look.
@@ -117,8 +165,8 @@ export function createApp(deps: AppDeps) {
       return Response.json(
         {
           status: degraded ? "degraded" : "ok",
-          name: config.name,
-          instances: config.instances.filter((instance) => instance.enabled).length,
+          name: fleet.current().name,
+          instances: fleet.current().instances.filter((instance) => instance.enabled).length,
           stats: statsState,
           limiter: limiterStatus,
         },
@@ -128,8 +176,9 @@ export function createApp(deps: AppDeps) {
     .use(
       proxyRoutes({
         table,
-        auth: createClientAuthenticator(config.auth.api_keys),
+        auth: followClientKeys(fleet, createClientAuthenticator),
         maxBodyBytes: config.limits.max_body_bytes,
+        clientIdleTimeoutSec: config.limits.client_idle_timeout,
         limiter,
         logger,
         settle,
@@ -146,21 +195,26 @@ export function createApp(deps: AppDeps) {
           timeoutMs: config.routing.timeout * 1000,
           firstTokenTimeoutMs: config.routing.first_token_timeout * 1000,
           streamIdleTimeoutMs: config.routing.stream_idle_timeout * 1000,
+          stopSignal: lifecycle.stopSignal,
         },
       }),
     )
     .use(stats.routes)
     .use(dashboardRoutes({ load: deps.loadDashboard ?? loadDashboardAssets, logger }))
+    .use(admin.routes)
     .use(methodGuard([...PROXY_PATHS, { path: "/v1/models", method: "GET" }]))
-    .decorate("fleet", { health, load, router, bus, prober, limiter })
-    .onStop(async () => {
-      prober?.stop();
-      await healthSync?.close();
-      await limiter.close();
-    });
+    .decorate("fleet", { health, load, router, bus, limiter, fleet, admin, closeShared })
+    .onStop(closeShared);
 }
 
 export type App = ReturnType<typeof createApp>;
+
+function drainingResponse(name: string): Response {
+  return Response.json(
+    { status: "draining", name },
+    { status: 503, headers: { "x-request-id": crypto.randomUUID(), "cache-control": "no-store" } },
+  );
+}
 
 /** One access line per request: names and numbers only, never a key. */
 function accessLogFields(record: RequestRecord): Record<string, unknown> {

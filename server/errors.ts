@@ -8,10 +8,16 @@ export const ERROR_CATALOG = {
   invalid_request: { status: 400, type: "invalid_request_error" },
   tokens_exceed_limit: { status: 400, type: "invalid_request_error" },
   invalid_api_key: { status: 401, type: "invalid_request_error" },
+  invalid_admin_token: { status: 401, type: "invalid_request_error" },
+  admin_loopback_only: { status: 403, type: "invalid_request_error" },
+  admin_disabled: { status: 404, type: "invalid_request_error" },
+  invalid_config: { status: 400, type: "invalid_request_error" },
+  too_many_admin_attempts: { status: 429, type: "rate_limit_error" },
   model_not_found: { status: 404, type: "invalid_request_error" },
   instance_not_found: { status: 404, type: "invalid_request_error" },
   not_found: { status: 404, type: "invalid_request_error" },
   method_not_allowed: { status: 405, type: "invalid_request_error" },
+  request_timeout: { status: 408, type: "invalid_request_error" },
   request_too_large: { status: 413, type: "invalid_request_error" },
   rate_limit_exceeded: { status: 429, type: "rate_limit_error" },
   internal_error: { status: 500, type: "server_error" },
@@ -20,6 +26,7 @@ export const ERROR_CATALOG = {
   upstream_bad_response: { status: 502, type: "upstream_error" },
   no_instance_available: { status: 503, type: "server_error" },
   stats_unavailable: { status: 503, type: "server_error" },
+  server_shutting_down: { status: 503, type: "server_error" },
   upstream_timeout: { status: 504, type: "timeout_error" },
 } as const satisfies Record<string, { status: number; type: string }>;
 
@@ -75,6 +82,10 @@ export function errorHeaders(status: number, requestId: string): Record<string, 
     "content-type": "application/json",
     "x-request-id": requestId,
     "x-should-retry": shouldClientRetry(status) ? "true" : "false",
+    // Error answers can leave before any response hook runs (unknown paths, the admin guard): they carry these themselves.
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+    "cache-control": "no-store",
   };
 }
 

@@ -92,6 +92,10 @@ export const ConfigSchema = Type.Object(
       { default: {}, additionalProperties: false },
     ),
     admin: Type.Object({ token: Type.String({ default: "" }) }, { default: {}, additionalProperties: false }),
+    // Browser origins allowed to call /v1 (CORS); admin routes never answer cross-origin.
+    cors: Type.Object({ origins: Type.Array(Type.String({ minLength: 1 }), { default: [] }) }, { default: {}, additionalProperties: false }),
+    // watch: re-read the YAML files when they change, as POST /admin/reload and SIGHUP do.
+    config: Type.Object({ watch: Type.Boolean({ default: false }) }, { default: {}, additionalProperties: false }),
     redis: Type.Object(
       {
         url: Type.String({ default: "" }),
@@ -133,6 +137,13 @@ export const ConfigSchema = Type.Object(
         client_idle_timeout: PositiveInt({ default: 10 }),
         // Completion tokens the limiter reserves for a request that sets neither max_tokens nor max_completion_tokens.
         default_max_tokens: PositiveInt({ default: 1024 }),
+      },
+      { default: {}, additionalProperties: false },
+    ),
+    shutdown: Type.Object(
+      {
+        // Seconds after SIGTERM that in-flight requests and streams get to finish before open streams are stopped.
+        drain_seconds: Type.Number({ default: 25, minimum: 0 }),
       },
       { default: {}, additionalProperties: false },
     ),

@@ -70,6 +70,8 @@ export function validateConfig(
     keyNames.add(clientKey.name);
     keyValues.add(clientKey.key);
   });
+  // A client key must never open the admin API, and the admin token never the proxy.
+  if (config.admin.token !== "" && keyValues.has(config.admin.token)) problem("admin.token", "must differ from every client key");
   if (problems.length > 0) return { ok: false, problems };
   return { ok: true, config: deepFreeze(config), warnings };
 }

@@ -1,4 +1,4 @@
-// GET / (redirect), /dashboard and its assets: served from memory with a strict CSP; loaded on first use.
+// GET / (redirect), /dashboard and its assets: served from memory, loaded on first use.
 import { Elysia } from "elysia";
 import type { DashboardAsset } from "../../dashboard/build.ts";
 import { ProxyError } from "../errors.ts";
@@ -7,17 +7,6 @@ import type { Logger } from "../log.ts";
 export type DashboardRoutesDeps = {
   load: () => Promise<DashboardAsset[]>;
   logger: Logger;
-};
-
-/** The page runs only its own bundled script and stylesheet, talks only to this origin, and cannot be framed. */
-export const DASHBOARD_CSP =
-  "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'";
-
-const SECURITY_HEADERS = {
-  "content-security-policy": DASHBOARD_CSP,
-  "x-content-type-options": "nosniff",
-  "referrer-policy": "no-referrer",
-  "x-frame-options": "DENY",
 };
 
 export function dashboardRoutes(deps: DashboardRoutesDeps) {
@@ -46,8 +35,8 @@ export function dashboardRoutes(deps: DashboardRoutesDeps) {
     const asset = files.get(path);
     if (!asset) return new ProxyError("not_found", `Unknown dashboard file: ${path}.`).toResponse(requestId);
     return new Response(asset.body, {
+      // The strict content-security-policy and nosniff come from the security-headers plugin, as on every page.
       headers: {
-        ...SECURITY_HEADERS,
         "content-type": asset.contentType,
         // Everything but the page has a content hash in its name, so it can be cached for good.
         "cache-control": path === "index.html" ? "no-cache" : "public, max-age=31536000, immutable",

@@ -6,9 +6,13 @@ import type { BunSQLiteDatabase } from "drizzle-orm/bun-sqlite";
 import { migrate } from "drizzle-orm/bun-sqlite/migrator";
 import journal from "../../drizzle/meta/_journal.json" with { type: "json" };
 import init from "../../drizzle/0000_init.sql" with { type: "text" };
+import instanceOverrides from "../../drizzle/0001_instance_overrides.sql" with { type: "text" };
 
 /** Migration SQL by journal tag (the file name without `.sql`). */
-export const EMBEDDED_MIGRATIONS: Readonly<Record<string, string>> = { "0000_init": init };
+export const EMBEDDED_MIGRATIONS: Readonly<Record<string, string>> = {
+  "0000_init": init,
+  "0001_instance_overrides": instanceOverrides,
+};
 export const EMBEDDED_JOURNAL = journal;
 
 /**

@@ -113,3 +113,11 @@ export type RollupRow = typeof rollups.$inferInsert;
 /** Drizzle's inferred types drop the pattern-named histogram columns, so they are restated here. */
 export type HistogramCounts = Record<`latency_${number}` | `ttfb_${number}`, number>;
 export type LatencyRollupRow = typeof latencyRollups.$inferInsert & HistogramCounts;
+
+/** Runtime overrides of instance settings (PUT /admin/instances/{name}/config): survive a restart, win over the YAML. */
+export const instanceOverrides = sqliteTable("instance_overrides", {
+  instance: text().primaryKey(),
+  /** JSON of the overridden fields only, e.g. {"enabled":false}. */
+  settings: text().notNull(),
+  updatedAtMs: integer("updated_at_ms").notNull(),
+});

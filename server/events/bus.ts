@@ -8,6 +8,23 @@ export type ProxyEvent =
       to: string;
       reason: string | null;
       at: number;
+    }
+  | {
+      /** A client request settled with status ≥ 400. */
+      type: "request_error";
+      at: number;
+      model: string;
+      instance: string | null;
+      status: number;
+      code: string | null;
+      request_id: string;
+    }
+  | {
+      /** Overrides or a reload changed the fleet's instances. */
+      type: "fleet_changed";
+      at: number;
+      reason: "override" | "reload";
+      instances: string[];
     };
 
 export type EventBus = {

@@ -3,6 +3,7 @@ import type { EventBus } from "../events/bus.ts";
 import {
   HEALTHY,
   availabilityOf,
+  errorRateOf,
   nextHealth,
   statusOf,
   takeProbe,
@@ -15,6 +16,8 @@ import {
 export type HealthRegistry = {
   get(instance: string): InstanceHealth;
   availability(instance: string): Availability;
+  /** Share of failed requests in the error-rate window, 0..1. */
+  errorRate(instance: string): number;
   record(instance: string, event: HealthEvent): void;
   /** Marks the half-open probe slot as taken by the request about to be sent. */
   takeProbe(instance: string): void;
@@ -53,6 +56,7 @@ export function createHealthRegistry(options: HealthRegistryOptions): HealthRegi
   return {
     get,
     availability: (instance) => availabilityOf(get(instance), options.now()),
+    errorRate: (instance) => errorRateOf(get(instance), options.now()),
     record(instance, event) {
       if (event.type === "failure" || event.type === "misconfigured" || (event.type === "probe" && !event.ok)) {
         failureOrders.set(instance, ++failures);

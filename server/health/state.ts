@@ -1,4 +1,5 @@
 // The health of one instance as a pure state machine: cooldowns, the circuit breaker and active-probe verdicts.
+import { EMPTY_OUTCOMES, addOutcome, countOutcomes, type OutcomeWindow } from "./outcome-window.ts";
 
 export type CircuitState = "closed" | "open" | "half_open";
 
@@ -14,8 +15,8 @@ export type InstanceHealth = {
   /** A half-open circuit lets exactly one request through; this marks it as taken. */
   probeTakenAt: number;
   consecutiveFailures: number;
-  /** Outcomes over the error-rate window, oldest first: [time, failed]. */
-  recent: ReadonlyArray<readonly [number, boolean]>;
+  /** Outcomes per second over the error-rate window (read with countOutcomes). */
+  recent: OutcomeWindow;
   lastFailureAt: number;
   lastError: string | null;
   /** Set by an instance-level 401/403/404: the instance is misconfigured, not the caller. */
@@ -68,7 +69,7 @@ export const HEALTHY: InstanceHealth = Object.freeze({
   reopenCount: 0,
   probeTakenAt: 0,
   consecutiveFailures: 0,
-  recent: [],
+  recent: EMPTY_OUTCOMES,
   lastFailureAt: 0,
   lastError: null,
   misconfigured: null,
@@ -80,7 +81,7 @@ export function nextHealth(state: InstanceHealth, event: HealthEvent, now: numbe
     case "reset":
       return HEALTHY;
     case "success": {
-      const recent = remember(state.recent, now, false, policy);
+      const recent = addOutcome(state.recent, now, false, policy.errorRateWindowMs);
       // A successful half-open probe closes the circuit and forgets the doubling.
       if (state.circuit !== "closed") return { ...state, recent, circuit: "closed", reopenCount: 0, probeTakenAt: 0, consecutiveFailures: 0, misconfigured: null };
       return { ...state, recent, consecutiveFailures: 0, misconfigured: null };
@@ -97,7 +98,7 @@ export function nextHealth(state: InstanceHealth, event: HealthEvent, now: numbe
       const detail = event.detail;
       const failed: InstanceHealth = {
         ...state,
-        recent: remember(state.recent, now, true, policy),
+        recent: addOutcome(state.recent, now, true, policy.errorRateWindowMs),
         consecutiveFailures: state.consecutiveFailures + 1,
         lastFailureAt: now,
         lastError: detail,
@@ -106,7 +107,7 @@ export function nextHealth(state: InstanceHealth, event: HealthEvent, now: numbe
       if (state.circuit === "half_open" || (state.circuit === "open" && now >= state.circuitOpenUntil)) {
         return openCircuit(failed, now, state.reopenCount + 1, policy);
       }
-      if (state.circuit === "closed" && shouldOpen(failed, policy)) return openCircuit(failed, now, 0, policy);
+      if (state.circuit === "closed" && shouldOpen(failed, now, policy)) return openCircuit(failed, now, 0, policy);
       return failed;
     }
     case "probe": {
@@ -129,29 +130,22 @@ export function nextHealth(state: InstanceHealth, event: HealthEvent, now: numbe
   }
 }
 
-function shouldOpen(state: InstanceHealth, policy: HealthPolicy): boolean {
+function shouldOpen(state: InstanceHealth, now: number, policy: HealthPolicy): boolean {
   if (state.consecutiveFailures >= policy.failureThreshold) return true;
-  if (state.recent.length < policy.errorRateMinRequests) return false;
-  const failures = state.recent.reduce((count, [, failed]) => count + (failed ? 1 : 0), 0);
-  return failures / state.recent.length >= policy.errorRateThreshold;
+  const { total, failures } = countOutcomes(state.recent, now);
+  if (total < policy.errorRateMinRequests) return false;
+  return failures / total >= policy.errorRateThreshold;
 }
 
 function openCircuit(state: InstanceHealth, now: number, reopenCount: number, policy: HealthPolicy): InstanceHealth {
   const openMs = Math.min(policy.openBaseMs * 2 ** reopenCount, policy.openMaxMs);
-  return { ...state, circuit: "open", circuitOpenUntil: now + openMs, reopenCount, probeTakenAt: 0, recent: [] };
+  return { ...state, circuit: "open", circuitOpenUntil: now + openMs, reopenCount, probeTakenAt: 0, recent: EMPTY_OUTCOMES };
 }
 
-/** Keeps the error-rate window bounded in time and size, so a busy instance's state stays small. */
-function remember(
-  recent: InstanceHealth["recent"],
-  now: number,
-  failed: boolean,
-  policy: HealthPolicy,
-): InstanceHealth["recent"] {
-  const from = now - policy.errorRateWindowMs;
-  const kept = recent.filter(([at]) => at > from);
-  kept.push([now, failed]);
-  return kept.length > 200 ? kept.slice(-200) : kept;
+/** Share of failed outcomes in the error-rate window ending at `now` (0 without outcomes). */
+export function errorRateOf(state: InstanceHealth, now: number): number {
+  const { total, failures } = countOutcomes(state.recent, now);
+  return total === 0 ? 0 : failures / total;
 }
 
 export type Availability =

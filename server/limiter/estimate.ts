@@ -10,6 +10,7 @@ import {
   type CountTokens,
   type Encoding,
 } from "../tokens/count.ts";
+import { countWithinBudget } from "../tokens/bounded-count.ts";
 
 export type EstimateInput = {
   operation: Operation;
@@ -51,6 +52,8 @@ const BYTES_PER_TOKEN_GUESS = 4;
 // Other replicas may have spent some of the room we saw: count exactly once the bound reaches half of it.
 const EXACT_ABOVE_ROOM_SHARE = 0.5;
 const DEFAULT_CACHE_CHARS = 4_000_000;
+// Counting runs at about a microsecond per character of unseen text: beyond this many per request, extrapolate.
+const EXACT_COUNT_CHARS = 256 * 1024;
 
 export function createTokenEstimator(options: TokenEstimatorOptions): TokenEstimator {
   const caches = new Map<Encoding, StringCountCache>();
@@ -70,7 +73,7 @@ export function createTokenEstimator(options: TokenEstimatorOptions): TokenEstim
         cache = createStringCountCache(await loadTokenCounter(input.model), cacheChars);
         caches.set(encoding, cache);
       }
-      const promptTokens = countPrompt(input.operation, input.body, cache.count);
+      const promptTokens = Math.ceil(countPrompt(input.operation, input.body, countWithinBudget(cache.count, EXACT_COUNT_CHARS)));
       return { promptTokens, completionTokens, totalTokens: promptTokens + completionTokens, exact: true };
     },
   };
@@ -94,7 +97,9 @@ function countMessages(messages: unknown, count: CountTokens): number {
   for (const message of messages) {
     if (message === null || typeof message !== "object") continue;
     total += TOKENS_PER_MESSAGE;
-    for (const [key, value] of Object.entries(message)) {
+    // for…in rather than Object.entries: a body may hold hundreds of thousands of messages.
+    for (const key in message) {
+      const value: unknown = (message as Record<string, unknown>)[key];
       if (key === "name") total += TOKENS_PER_NAME;
       if (key === "content") total += count(textOfContent(value)) + countImages([message]) * IMAGE_TOKENS;
       else if (typeof value === "string") total += count(value);

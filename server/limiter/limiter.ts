@@ -86,11 +86,17 @@ export type Limiter = {
   utilisation(instance: LimitedInstance): number;
   /** Prompt + completion tokens for `request`; exact BPE only when a limit in `scope` could be near. */
   estimate(request: EstimateInput, scope: Pick<ReserveInput, "instances" | "client">): Promise<TokenEstimate>;
+  /** Tokens and requests counted for the instance in the window by the last reply seen (0 when none recent). */
+  usage(instance: LimitedInstance): { tokens: number; requests: number };
+  /** Clears the instance's window in the store it is counted in (and in the local fallback). */
+  resetInstance(instance: LimitedInstance): Promise<void>;
   status(): LimiterStatus;
   close(): Promise<void>;
 };
 
 const CLOSED_RETRY_AFTER_MS = 1000;
+/** How long reconciliations for Redis are gathered before they are sent (off the request path either way). */
+export const ADJUST_BATCH_MS = 25;
 
 export function createLimiter(options: LimiterOptions): Limiter {
   const { redis } = options.config;
@@ -117,12 +123,44 @@ export function createLimiter(options: LimiterOptions): Limiter {
     return name === "redis" && shared?.isUp() ? shared.store : null;
   };
 
+  // Adjustments for Redis are summed per (keys, bucket) and sent together every ADJUST_BATCH_MS: under load one
+  // command stands for hundreds of requests, where one each would cost the proxy as much CPU as the reserve itself.
+  const pendingAdjusts = new Map<string, AdjustCommand>();
+  let adjustTimer: Timer | null = null;
+  const flushAdjusts = () => {
+    if (adjustTimer) clearTimeout(adjustTimer);
+    adjustTimer = null;
+    const commands = [...pendingAdjusts.values()];
+    pendingAdjusts.clear();
+    // Like a single one: sent only while Redis is usable, and a lost one leaves the window a little high until it slides.
+    if (!shared?.isUp()) return;
+    for (const command of commands) {
+      if (command.delta.tokens === 0 && command.delta.requests === 0) continue;
+      shared.store.adjust(command).catch((error: unknown) => shared.noteFailure(error));
+    }
+  };
+
   const adjust = (reservation: Reservation, command: AdjustCommand) => {
     for (const key of command.keys) snapshots.forget(key);
     const store = storeFor(reservation.store);
     if (!store || command.keys.length === 0) return;
-    // Off the request path: a lost adjustment only leaves the window a little high until it slides.
-    store.adjust(command).catch((error: unknown) => shared?.noteFailure(error));
+    if (store === local) {
+      // In process and cheap: at once, so the next reserve already sees it.
+      local.adjust(command).catch(() => {});
+      return;
+    }
+    const id = `${command.bucket}\u0000${command.keys.join("\u0000")}`;
+    const pending = pendingAdjusts.get(id);
+    if (pending) {
+      pending.delta.tokens += command.delta.tokens;
+      pending.delta.requests += command.delta.requests;
+    } else {
+      pendingAdjusts.set(id, { keys: command.keys, bucket: command.bucket, delta: { ...command.delta } });
+    }
+    if (!adjustTimer) {
+      adjustTimer = setTimeout(flushAdjusts, ADJUST_BATCH_MS);
+      adjustTimer.unref();
+    }
   };
 
   type Counted = { reply: ReserveReply | "open" | "closed"; store: "redis" | "local" };
@@ -258,6 +296,19 @@ export function createLimiter(options: LimiterOptions): Limiter {
       return estimator.estimate(request, Math.min(clientRoom, instanceRoom));
     },
 
+    usage(instance) {
+      return snapshots.recentUsage(instanceSpec(instance).key) ?? { tokens: 0, requests: 0 };
+    },
+
+    async resetInstance(instance) {
+      const key = instanceSpec(instance).key;
+      snapshots.drop(key);
+      await local.clear([key]);
+      if (!shared) return;
+      if (!shared.isUp()) throw new Error(`Redis is unavailable (${shared.reason() ?? "down"})`);
+      await shared.store.clear([key]);
+    },
+
     status() {
       if (!shared) return { mode: "memory", degraded: false, reason: null };
       if (shared.isUp()) return { mode: "redis", degraded: false, reason: null };
@@ -265,6 +316,7 @@ export function createLimiter(options: LimiterOptions): Limiter {
     },
 
     async close() {
+      flushAdjusts();
       await shared?.close();
       await local.close();
     },

@@ -27,6 +27,11 @@ export class MemoryStore implements LimiterStore {
     return Promise.resolve();
   }
 
+  clear(keys: readonly string[]): Promise<void> {
+    for (const key of keys) this.windows.delete(key);
+    return Promise.resolve();
+  }
+
   close(): Promise<void> {
     this.windows.clear();
     return Promise.resolve();

@@ -164,7 +164,9 @@ for _, entry in ipairs(usage) do
   table.insert(reply, entry[3])
   table.insert(reply, entry[8])
 end
-return reply
+-- One bulk string instead of an array of integers: the client decodes one value, not a dozen.
+for i = 1, #reply do reply[i] = string.format('%d', reply[i]) end
+return table.concat(reply, ',')
 `;
 
 /**

@@ -93,6 +93,10 @@ export class RedisStore implements LimiterStore {
     );
   }
 
+  async clear(keys: readonly string[]): Promise<void> {
+    if (keys.length > 0) await this.redis.del(...keys);
+  }
+
   async close(): Promise<void> {
     this.redis.disconnect();
   }
@@ -102,12 +106,14 @@ function limitArgs(limits: Limits): [number, number] {
   return [limits.tokenLimit ?? 0, limits.requestLimit ?? 0];
 }
 
-/** Reads RESERVE_LUA's flat integer reply; anything else is a bug worth failing loudly on. */
+/** Reads RESERVE_LUA's reply (integers, comma-joined); anything else is a bug worth failing loudly on. */
 export function parseReserveReply(reply: unknown, command: ReserveCommand): ReserveReply {
-  if (!Array.isArray(reply) || reply.length < 9 || !reply.every((value) => typeof value === "number")) {
+  // The script joins its integers with commas (one bulk string decodes faster than an array of integers).
+  const values: unknown = typeof reply === "string" ? reply.split(",").map(Number) : reply;
+  if (!Array.isArray(values) || values.length < 9 || !values.every((value) => typeof value === "number" && Number.isFinite(value))) {
     throw new Error(`unexpected limiter script reply: ${JSON.stringify(reply)}`);
   }
-  const numbers: number[] = reply;
+  const numbers: number[] = values;
   const at = (index: number): number => numbers[index] ?? 0;
   const usageAt = (offset: number): WindowUsage => ({ tokens: at(offset), requests: at(offset + 1), last: at(offset + 2) });
   const instances: InstanceUsage[] = [];

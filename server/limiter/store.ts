@@ -52,6 +52,8 @@ export interface LimiterStore {
   /** All-or-nothing: either the client and one instance are both charged, or nothing is. */
   reserve(command: ReserveCommand): Promise<ReserveReply>;
   adjust(command: AdjustCommand): Promise<void>;
+  /** Forgets everything counted for these keys (an operator's reset of an instance). */
+  clear(keys: readonly string[]): Promise<void>;
   close(): Promise<void>;
 }
 

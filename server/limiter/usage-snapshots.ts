@@ -10,6 +10,13 @@ export type UsageSnapshots = {
   /** Our own reconcile or refund may have freed room: stop trusting what we saw. */
   forget(key: string): void;
   usage(key: string): WindowUsage | null;
+  /**
+   * The last reply's usage while it is less than a window old (what the admin view shows). Unlike the trusted
+   * snapshot it survives our own reconcile, which would otherwise blank it after every request.
+   */
+  recentUsage(key: string): WindowUsage | null;
+  /** Forgets the subject entirely (an operator reset its window). */
+  drop(key: string): void;
   /** When a recent refusal of at least `tokens` said they fit again; null when there is none to trust. */
   refusedUntil(key: string, tokens: number): number | null;
   /** Advisory (reserve decides): refuses only on a recent reply that showed too little room. */
@@ -28,6 +35,7 @@ type Snapshot = { usage: WindowUsage; atMs: number; refusedTokens: number; retry
  */
 export function createUsageSnapshots(options: { now: () => number; trustMs: number; windowMs: number }): UsageSnapshots {
   const byKey = new Map<string, Snapshot>();
+  const lastSeen = new Map<string, { usage: WindowUsage; atMs: number }>();
   const trusted = (key: string): Snapshot | null => {
     const snapshot = byKey.get(key);
     return snapshot && options.now() - snapshot.atMs <= options.trustMs ? snapshot : null;
@@ -40,6 +48,7 @@ export function createUsageSnapshots(options: { now: () => number; trustMs: numb
   return {
     record(key, usage, refusal) {
       const atMs = options.now();
+      lastSeen.set(key, { usage, atMs });
       const refused = refusal !== undefined && refusal.retryAfterMs > 0 && Number.isFinite(refusal.retryAfterMs);
       byKey.set(key, {
         usage,
@@ -53,6 +62,14 @@ export function createUsageSnapshots(options: { now: () => number; trustMs: numb
     },
     usage(key) {
       return byKey.get(key)?.usage ?? null;
+    },
+    recentUsage(key) {
+      const seen = lastSeen.get(key);
+      return seen && options.now() - seen.atMs <= options.windowMs ? seen.usage : null;
+    },
+    drop(key) {
+      byKey.delete(key);
+      lastSeen.delete(key);
     },
     refusedUntil,
     headroom(key, limits, tokens) {

@@ -31,6 +31,8 @@ export type ForwardDeps = {
   timeoutMs: number;
   firstTokenTimeoutMs: number;
   streamIdleTimeoutMs: number;
+  /** Aborts at a graceful shutdown's drain deadline (see lifecycle.ts). */
+  stopSignal?: AbortSignal;
 };
 
 export type ForwardInput = {
@@ -40,6 +42,8 @@ export type ForwardInput = {
   endpoint: string;
   request: ProxyRequest;
   clientSignal: AbortSignal;
+  /** Has the client's connection closed soon: used when it stops reading a stream. */
+  closeClient?: () => void;
   /** The caller's key, for its own rpm/tpm limits (null when client auth is off). */
   client: LimitedClient | null;
   estimate: TokenEstimate;
@@ -52,7 +56,9 @@ type AttemptResult =
   | { kind: "answer"; response: Response }
   | { kind: "failed"; failure: Failure }
   | { kind: "context_too_long"; response: Response; status: number }
-  | { kind: "client_gone" };
+  | { kind: "client_gone" }
+  /** A graceful shutdown's drain deadline passed before the answer started. */
+  | { kind: "stopped" };
 
 export async function forward(input: ForwardInput, deps: ForwardDeps): Promise<Response> {
   const { router, retryBudget } = deps;
@@ -147,6 +153,11 @@ export async function forward(input: ForwardInput, deps: ForwardDeps): Promise<R
         case "client_gone":
           settle(request, { status: 499, errorCode: "client_closed_request", clientAborted: true });
           return new Response(null, { status: 499 });
+        case "stopped": {
+          const error = new ProxyError("server_shutting_down", "The proxy is shutting down and stopped this request before an answer arrived.");
+          settle(request, { status: error.status, errorCode: error.code });
+          return error.toResponse(input.requestId, rateHeaders);
+        }
         case "context_too_long":
           pendingContextError = { response: result.response, status: result.status };
           contextTooLong = true;
@@ -219,6 +230,9 @@ async function attemptTarget(
   const controller = new AbortController();
   const abortFromClient = () => controller.abort();
   input.clientSignal.addEventListener("abort", abortFromClient, { once: true });
+  deps.stopSignal?.addEventListener("abort", abortFromClient, { once: true });
+  // A retry that starts after the drain deadline stops at once (an aborted signal fires no more events).
+  if (deps.stopSignal?.aborted) controller.abort();
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;
@@ -230,6 +244,7 @@ async function attemptTarget(
     finished = true;
     clearTimeout(timer);
     input.clientSignal.removeEventListener("abort", abortFromClient);
+    deps.stopSignal?.removeEventListener("abort", abortFromClient);
     deps.load.finished(name);
   };
   const failed = (reason: FailedAttempt["reason"], status: number | null, detail: string, retryAfterMs?: number): AttemptResult => {
@@ -242,12 +257,14 @@ async function attemptTarget(
     return { kind: "failed", failure: { instance: name, status, reason, latencyMs: deps.now() - attemptStart, retryAfterMs } };
   };
 
-  const clientGone = (): AttemptResult => {
+  const abandon = (): AttemptResult => {
     finish();
     // Azure has the prompt and may be generating: charge what it has certainly counted.
     deps.limiter.reconcile(reservation, input.estimate.promptTokens);
-    return { kind: "client_gone" };
+    return { kind: input.clientSignal.aborted ? "client_gone" : "stopped" };
   };
+  /** The attempt was aborted by the client or by the drain deadline rather than failing. */
+  const isAbandoned = () => input.clientSignal.aborted || deps.stopSignal?.aborted === true;
 
   let response: Response;
   try {
@@ -260,7 +277,7 @@ async function attemptTarget(
       redirect: "manual",
     });
   } catch {
-    if (input.clientSignal.aborted) return clientGone();
+    if (isAbandoned()) return abandon();
     return timedOut
       ? failed("timeout", null, `no answer within ${deps.timeoutMs} ms`)
       : failed("connection_error", null, "connection failed");
@@ -287,7 +304,7 @@ async function attemptTarget(
     const first = await awaitFirstContent(reader, tap, deps.firstTokenTimeoutMs, () => controller.abort());
     if (!first.ok) {
       void reader.cancel().catch(() => {});
-      if (input.clientSignal.aborted) return clientGone();
+      if (isAbandoned()) return abandon();
       return first.reason === "timeout"
         ? failed("timeout", 200, `no content within ${deps.firstTokenTimeoutMs} ms`)
         : failed("server_error", 200, "stream ended before any content");
@@ -303,17 +320,21 @@ async function attemptTarget(
       countUsage: (text, frames) => countUsage(request, text, target.streamUsage ? frames : null),
       countedExactly: !target.streamUsage,
       idleTimeoutMs: deps.streamIdleTimeoutMs,
+      stopSignal: deps.stopSignal,
+      closeClient: input.closeClient,
       abortUpstream: () => controller.abort(),
       onEnd: (end) => {
         finish();
         deps.limiter.reconcile(reservation, end.usage?.total_tokens ?? input.estimate.promptTokens);
         const failedMidStream = end.outcome === "upstream_failed" || end.outcome === "idle_timeout";
+        const stopped = end.outcome === "shutdown";
+        const clientLeft = end.outcome === "client_aborted" || end.outcome === "client_stalled";
         // A cut connection is the instance's fault; a long silence may just be a slow generation.
         if (end.outcome === "upstream_failed") deps.health.record(name, { type: "failure", reason: "server_error", detail: "stream cut" });
         settle({
-          status: end.outcome === "client_aborted" ? 499 : failedMidStream ? 502 : 200,
-          errorCode: failedMidStream ? end.outcome : null,
-          clientAborted: end.outcome === "client_aborted",
+          status: clientLeft ? 499 : failedMidStream ? 502 : stopped ? 503 : 200,
+          errorCode: failedMidStream || end.outcome === "client_stalled" ? end.outcome : stopped ? "server_shutting_down" : null,
+          clientAborted: clientLeft,
           ttfbMs,
           usage: end.usage,
           usageSource: end.usageSource,
@@ -331,7 +352,7 @@ async function attemptTarget(
   try {
     bytes = new Uint8Array(await response.arrayBuffer());
   } catch {
-    if (input.clientSignal.aborted) return clientGone();
+    if (isAbandoned()) return abandon();
     return timedOut ? failed("timeout", response.status, "body not complete in time") : failed("connection_error", response.status, "body cut");
   }
   finish();

@@ -1,6 +1,13 @@
 // Reads a client's request body within the size limit and picks out the few fields the proxy needs; the rest passes through untouched.
 import { ProxyError } from "../errors.ts";
 import type { Operation } from "../providers/azure/url.ts";
+import { exceedsJsonDepth } from "./json-depth.ts";
+
+/**
+ * Far deeper than any real request (a structured-output schema nests a few dozen levels at most), and shallow enough
+ * that parsing, tokenizing and re-serialising the body can never exhaust the stack.
+ */
+export const MAX_JSON_DEPTH = 128;
 
 export type ProxyRequest = {
   operation: Operation;
@@ -17,16 +24,22 @@ export type ProxyRequest = {
 export async function readBodyWithin(request: Request, maxBytes: number): Promise<Uint8Array> {
   const declared = request.headers.get("content-length");
   if (declared !== null && Number(declared) > maxBytes) throw tooLarge(maxBytes);
-  if (declared !== null) return new Uint8Array(await request.arrayBuffer());
-  if (!request.body) return new Uint8Array(0);
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for await (const chunk of request.body) {
-    size += chunk.byteLength;
-    if (size > maxBytes) throw tooLarge(maxBytes);
-    chunks.push(chunk);
+  try {
+    if (declared !== null) return new Uint8Array(await request.arrayBuffer());
+    if (!request.body) return new Uint8Array(0);
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    for await (const chunk of request.body) {
+      size += chunk.byteLength;
+      if (size > maxBytes) throw tooLarge(maxBytes);
+      chunks.push(chunk);
+    }
+    return Buffer.concat(chunks);
+  } catch (error) {
+    if (error instanceof ProxyError) throw error;
+    // Bun closes a connection whose body stops arriving (limits.client_idle_timeout): the client's fault, not ours.
+    throw new ProxyError("request_timeout", "The request body did not arrive completely.", { cause: error });
   }
-  return Buffer.concat(chunks);
 }
 
 function tooLarge(maxBytes: number): ProxyError {
@@ -39,6 +52,9 @@ const decoder = new TextDecoder();
  * @param modelFromPath Azure-style paths name the deployment in the URL; the body's `model` is then optional.
  */
 export function parseProxyRequest(operation: Operation, bytes: Uint8Array, modelFromPath?: string): ProxyRequest {
+  if (exceedsJsonDepth(bytes, MAX_JSON_DEPTH)) {
+    throw new ProxyError("invalid_request", `The JSON body nests deeper than ${MAX_JSON_DEPTH} levels.`);
+  }
   let body: unknown;
   try {
     body = JSON.parse(decoder.decode(bytes));

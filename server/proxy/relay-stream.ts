@@ -41,7 +41,8 @@ export async function awaitFirstContent(
 }
 
 export type StreamEnd = {
-  outcome: "completed" | "client_aborted" | "upstream_failed" | "idle_timeout";
+  /** client_stalled: the client stopped reading for the idle timeout, and the proxy closed its connection. */
+  outcome: "completed" | "client_aborted" | "client_stalled" | "upstream_failed" | "idle_timeout" | "shutdown";
   usage: Usage | null;
   usageSource: "upstream" | "counted" | "estimated" | null;
 };
@@ -57,7 +58,11 @@ export type StreamRelayOptions = {
   /** Whether countUsage's figures are an exact count of the text or an estimate from frames. */
   countedExactly: boolean;
   idleTimeoutMs: number;
+  /** Aborts when a graceful shutdown's drain deadline passes: the stream then ends with an error frame. */
+  stopSignal?: AbortSignal;
   abortUpstream: () => void;
+  /** Closes the client's connection soon (it stopped reading); without it a stalled client is only noticed by the idle timer. */
+  closeClient?: () => void;
   onEnd: (end: StreamEnd) => void;
 };
 
@@ -68,16 +73,35 @@ export function relayStream(options: StreamRelayOptions): ReadableStream<Uint8Ar
   const held = [...options.held];
   let ended = false;
   let idleExpired = false;
+  let stopped = false;
+  let pulling = false;
+  let stalled = false;
 
   const idleTimer = setTimeout(() => {
+    // No pull in progress means the client has not asked for more since the last upstream frame: it stopped
+    // reading. Have its connection closed rather than let it hold the stream (and the upstream call) forever;
+    // the close then cancels this stream.
+    if (!pulling && options.closeClient) {
+      stalled = true;
+      options.abortUpstream();
+      options.closeClient();
+      return;
+    }
     idleExpired = true;
     options.abortUpstream();
   }, options.idleTimeoutMs);
+  const stopForShutdown = () => {
+    stopped = true;
+    options.abortUpstream();
+  };
+  if (options.stopSignal?.aborted) stopForShutdown();
+  else options.stopSignal?.addEventListener("abort", stopForShutdown, { once: true });
 
   const end = async (outcome: StreamEnd["outcome"]): Promise<Usage | null> => {
     if (ended) return null;
     ended = true;
     clearTimeout(idleTimer);
+    options.stopSignal?.removeEventListener("abort", stopForShutdown);
     let usage = tap.state.usage;
     let usageSource: StreamEnd["usageSource"] = usage ? "upstream" : null;
     if (!usage) {
@@ -91,50 +115,63 @@ export function relayStream(options: StreamRelayOptions): ReadableStream<Uint8Ar
   return new ReadableStream<Uint8Array>(
     {
       async pull(controller) {
-        const first = held.shift();
-        if (first) {
-          controller.enqueue(first);
-          return;
-        }
+        pulling = true;
         try {
-          for (;;) {
-            const { value, done } = await reader.read();
-            if (done) {
-              if (options.appendUsageFrame) {
-                const usage = await end("completed");
-                if (usage) controller.enqueue(encoder.encode(toSseFrame({ object: options.appendUsageFrame, choices: [], usage })));
-                controller.enqueue(encoder.encode("data: [DONE]\n\n"));
-              } else {
-                if (tap.pendingText.trim() !== "") controller.enqueue(encoder.encode(tap.pendingText));
-                await end("completed");
-              }
-              controller.close();
-              return;
-            }
-            idleTimer.refresh();
-            const out = tap.process(value);
-            if (out) {
-              controller.enqueue(out);
-              return;
-            }
-          }
-        } catch {
-          // Content has already reached the client, so there is no failing over now. Say so in-band: a silent
-          // close would let a client mistake a truncated answer for a complete one.
-          const error = idleExpired
-            ? new ProxyError("upstream_timeout", "The upstream stream went silent and was stopped.")
-            : new ProxyError("upstream_bad_response", "The upstream stream ended unexpectedly.");
-          controller.enqueue(encoder.encode(toSseFrame(error.toJSON())));
-          await end(idleExpired ? "idle_timeout" : "upstream_failed");
-          controller.close();
+          await relayNext(controller);
+        } finally {
+          pulling = false;
         }
       },
       async cancel() {
         options.abortUpstream();
         await reader.cancel().catch(() => {});
-        await end("client_aborted");
+        await end(stalled ? "client_stalled" : "client_aborted");
       },
     },
     { highWaterMark: 0 },
   );
+
+  async function relayNext(controller: ReadableStreamDefaultController<Uint8Array>): Promise<void> {
+    const first = held.shift();
+    if (first) {
+      controller.enqueue(first);
+      return;
+    }
+    try {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) {
+          if (options.appendUsageFrame) {
+            const usage = await end("completed");
+            if (usage) controller.enqueue(encoder.encode(toSseFrame({ object: options.appendUsageFrame, choices: [], usage })));
+            controller.enqueue(encoder.encode("data: [DONE]\n\n"));
+          } else {
+            if (tap.pendingText.trim() !== "") controller.enqueue(encoder.encode(tap.pendingText));
+            await end("completed");
+          }
+          controller.close();
+          return;
+        }
+        idleTimer.refresh();
+        const out = tap.process(value);
+        if (out) {
+          controller.enqueue(out);
+          return;
+        }
+      }
+    } catch {
+      // Content has already reached the client, so there is no failing over now. Say so in-band: a silent
+      // close would let a client mistake a truncated answer for a complete one.
+      const error = stopped
+        ? new ProxyError("server_shutting_down", "The proxy is shutting down and stopped this stream before it finished.")
+        : stalled
+          ? new ProxyError("request_timeout", "The client stopped reading this stream, so it was stopped.")
+          : idleExpired
+            ? new ProxyError("upstream_timeout", "The upstream stream went silent and was stopped.")
+            : new ProxyError("upstream_bad_response", "The upstream stream ended unexpectedly.");
+      controller.enqueue(encoder.encode(toSseFrame(error.toJSON())));
+      await end(stopped ? "shutdown" : stalled ? "client_stalled" : idleExpired ? "idle_timeout" : "upstream_failed");
+      controller.close();
+    }
+  }
 }

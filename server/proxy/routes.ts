@@ -14,6 +14,8 @@ export type ProxyDeps = {
   table: TargetTable;
   auth: ClientAuthenticator;
   maxBodyBytes: number;
+  /** limits.client_idle_timeout, restored once a non-streamed answer is ready. */
+  clientIdleTimeoutSec: number;
   logger: Logger;
   settle: RequestSettled;
   limiter: Limiter;
@@ -57,10 +59,24 @@ export function proxyRoutes(deps: ProxyDeps) {
       // A request larger than every budget would otherwise meet an endless series of 429s.
       const fit = checkCouldEverFit({ tokens: estimate.totalTokens, instances, client });
       if (!fit.ok) throw new ProxyError("tokens_exceed_limit", fit.message);
-      return await forward(
-        { requestId, clientName, startedAt, endpoint, request: parsed, clientSignal: request.signal, client, estimate },
+      const response = await forward(
+        {
+          requestId,
+          clientName,
+          startedAt,
+          endpoint,
+          request: parsed,
+          clientSignal: request.signal,
+          // Bun's idle timer closes a connection that makes no progress: one second of it for a client that stopped reading.
+          closeClient: () => server?.timeout(request, 1),
+          client,
+          estimate,
+        },
         deps.forward,
       );
+      // The answer is complete: a client that does not read it loses the connection like an idle one (streams watch their own reader).
+      if (response.headers.get("content-type") !== "text/event-stream") server?.timeout(request, deps.clientIdleTimeoutSec);
+      return response;
     } catch (caught) {
       const error = toProxyError(caught);
       if (error.status >= 500) deps.logger.error("request failed inside the proxy", { requestId, error: error.cause ?? error });

@@ -44,9 +44,11 @@ export type FrameInfo = {
   text: string;
   /** Set when the frame is not valid JSON (a malformed upstream frame). */
   malformed: boolean;
+  /** The frame carries answer content (see isContentChunk); read only when the frame was parsed. */
+  content: boolean;
 };
 
-const NOTHING: FrameInfo = { done: false, usageOnly: false, usage: null, text: "", malformed: false };
+const NOTHING: FrameInfo = { done: false, usageOnly: false, usage: null, text: "", malformed: false, content: false };
 
 export function dataOf(frame: string): string {
   // Azure's frames are a single `data: …` line: take it without splitting.
@@ -74,9 +76,9 @@ export function inspectFrame(frame: string, wantText: boolean): FrameInfo {
   try {
     parsed = JSON.parse(data);
   } catch {
-    return { ...NOTHING, malformed: true };
+    return { ...NOTHING, malformed: true, content: true };
   }
-  if (parsed === null || typeof parsed !== "object") return NOTHING;
+  if (parsed === null || typeof parsed !== "object") return { ...NOTHING, content: true };
   const chunk = parsed as { choices?: unknown; usage?: unknown };
   const usage = toUsage(chunk.usage);
   const choices = Array.isArray(chunk.choices) ? chunk.choices : [];
@@ -86,7 +88,26 @@ export function inspectFrame(frame: string, wantText: boolean): FrameInfo {
     usage,
     text: wantText ? choices.map(textOfChoice).join("") : "",
     malformed: false,
+    content: isContentChunk(parsed),
   };
+}
+
+/**
+ * Azure opens a stream with chunks that carry no answer yet: the prompt-filter chunk (empty choices) and
+ * the role chunk (`delta: {role, content: ""}`). Anything else — text, tool calls, a finish reason — is content.
+ */
+export function isContentChunk(parsed: unknown): boolean {
+  if (parsed === null || typeof parsed !== "object") return true;
+  const { choices, usage } = parsed as { choices?: unknown; usage?: unknown };
+  if (!Array.isArray(choices) || choices.length === 0) return usage !== undefined && usage !== null;
+  return choices.some((choice: unknown) => {
+    if (choice === null || typeof choice !== "object") return true;
+    const { delta, text, finish_reason } = choice as { delta?: Record<string, unknown>; text?: unknown; finish_reason?: unknown };
+    if (finish_reason !== null && finish_reason !== undefined) return true;
+    if (typeof text === "string") return text !== "";
+    if (!delta) return false;
+    return (typeof delta.content === "string" && delta.content !== "") || delta.tool_calls !== undefined || delta.function_call !== undefined;
+  });
 }
 
 function hasUsageValue(data: string): boolean {

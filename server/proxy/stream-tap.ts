@@ -1,6 +1,6 @@
 // Per-stream frame processing shared by the pre-content hold and the relay: framing, usage, text, what to drop.
 // Works on bytes: most chunks are forwarded as they came, and only a frame that carries usage is ever decoded.
-import { dataOf, inspectFrame } from "./sse.ts";
+import { dataOf, inspectFrame, isContentChunk } from "./sse.ts";
 import type { Usage } from "./usage.ts";
 
 export type StreamTapOptions = {
@@ -27,7 +27,7 @@ export function createStreamTap(options: StreamTapOptions) {
   const state = {
     usage: null as Usage | null,
     completionText: "",
-    /** Frames seen since content began: an estimate of tokens streamed when no usage arrives. */
+    /** Frames seen since content began while no usage was known: an estimate of tokens streamed when none arrives. */
     contentFrames: 0,
     sawDone: false,
     sawContent: false,
@@ -43,15 +43,15 @@ export function createStreamTap(options: StreamTapOptions) {
     if (info.usage) state.usage = info.usage;
     if (info.done) state.sawDone = true;
     if (options.wantText) state.completionText += info.text;
-    if (!state.sawContent && (info.done || info.malformed || isContentFrame(text))) state.sawContent = true;
+    // Before content every frame is parsed (wantText above), so info.content needs no second parse.
+    if (!state.sawContent && (info.done || info.malformed || info.content)) state.sawContent = true;
     if (state.sawContent && !info.done && !info.usageOnly) state.contentFrames++;
     return !((info.usageOnly && options.dropUsageFrame) || (info.done && options.holdDone));
   };
 
   /** Whole frames from here on need no reading except the rare one carrying usage. */
   const scanFrames = (bytes: Buffer, kept: Buffer[]): void => {
-    let frames = 0;
-    for (let at = bytes.indexOf(FRAME_END); at !== -1; at = bytes.indexOf(FRAME_END, at + 2)) frames++;
+    let usageFrames = 0;
     let from = 0;
     for (const needle of USAGE_NEEDLES) {
       for (let at = bytes.indexOf(needle, from); at !== -1; at = bytes.indexOf(needle, at + needle.length)) {
@@ -59,18 +59,21 @@ export function createStreamTap(options: StreamTapOptions) {
         const end = bytes.indexOf(FRAME_END, at) + 2;
         const info = inspectFrame(decoder.decode(bytes.subarray(start, end)), false);
         if (info.usage) state.usage = info.usage;
-        if (info.usageOnly) frames--;
+        if (info.usageOnly) usageFrames++;
         if (info.usageOnly && options.dropUsageFrame) {
           if (start > from) kept.push(bytes.subarray(from, start));
           from = end;
         }
       }
     }
-    if (bytes.indexOf(DONE) !== -1) {
-      state.sawDone = true;
-      frames--;
+    const done = bytes.indexOf(DONE) !== -1;
+    if (done) state.sawDone = true;
+    // Frames only estimate the completion of a stream cut before its usage: once usage is known they are not counted.
+    if (state.usage === null) {
+      let frames = 0;
+      for (let at = bytes.indexOf(FRAME_END); at !== -1; at = bytes.indexOf(FRAME_END, at + 2)) frames++;
+      state.contentFrames += Math.max(0, frames - usageFrames - (done ? 1 : 0));
     }
-    state.contentFrames += Math.max(0, frames);
     if (from < bytes.length) kept.push(from === 0 ? bytes : bytes.subarray(from));
   };
 
@@ -100,9 +103,25 @@ export function createStreamTap(options: StreamTapOptions) {
       if (offset < complete.length) scanFrames(offset === 0 ? complete : complete.subarray(offset), kept);
       if (kept.length === 1 && kept[0] === complete && pending.length === 0 && complete.length === chunk.byteLength) return chunk;
       if (kept.length === 0) return null;
-      return kept.length === 1 ? kept[0]! : Buffer.concat(kept);
+      return kept.length === 1 ? kept[0]! : compactInPlace(complete, kept);
     },
   };
+}
+
+/**
+ * Joins the kept parts of `complete` (its own subarrays, in order) by moving them together inside it: a
+ * dropped usage frame is cut out by moving the few bytes after it, where a concat would copy the whole
+ * chunk into a new buffer. `complete` is this tap's to change (a chunk read for it, or its own concat).
+ */
+function compactInPlace(complete: Buffer, kept: readonly Buffer[]): Buffer {
+  const first = kept[0]!.byteOffset - complete.byteOffset;
+  let write = first;
+  for (const part of kept) {
+    const start = part.byteOffset - complete.byteOffset;
+    if (start !== write) complete.copyWithin(write, start, start + part.length);
+    write += part.length;
+  }
+  return complete.subarray(first, write);
 }
 
 function frameStartBefore(bytes: Buffer, at: number): number {
@@ -110,28 +129,13 @@ function frameStartBefore(bytes: Buffer, at: number): number {
   return previousEnd === -1 ? 0 : previousEnd + 2;
 }
 
-/**
- * Azure opens a stream with frames that carry no answer yet: the prompt-filter frame (empty choices) and
- * the role frame (`delta: {role, content: ""}`). Anything else — text, tool calls, a finish reason — is content.
- */
+/** Whether one frame carries answer content (Azure's prelude frames do not); unparsable data counts as content. */
 export function isContentFrame(frame: string): boolean {
   const data = dataOf(frame);
   if (data === "") return false;
-  let parsed: unknown;
   try {
-    parsed = JSON.parse(data);
+    return isContentChunk(JSON.parse(data));
   } catch {
     return true;
   }
-  if (parsed === null || typeof parsed !== "object") return true;
-  const { choices, usage } = parsed as { choices?: unknown; usage?: unknown };
-  if (!Array.isArray(choices) || choices.length === 0) return usage !== undefined && usage !== null;
-  return choices.some((choice: unknown) => {
-    if (choice === null || typeof choice !== "object") return true;
-    const { delta, text, finish_reason } = choice as { delta?: Record<string, unknown>; text?: unknown; finish_reason?: unknown };
-    if (finish_reason !== null && finish_reason !== undefined) return true;
-    if (typeof text === "string") return text !== "";
-    if (!delta) return false;
-    return (typeof delta.content === "string" && delta.content !== "") || delta.tool_calls !== undefined || delta.function_call !== undefined;
-  });
 }

@@ -3,13 +3,17 @@
 export type Usage = { prompt_tokens: number; completion_tokens: number; total_tokens: number };
 
 const decoder = new TextDecoder();
-/** Azure and OpenAI put `usage` at or near the end of a body, so the tail usually suffices. */
-const TAIL_BYTES = 1024;
+const USAGE_KEY = Buffer.from('"usage"');
+const BACKSLASH = 0x5c;
 
+/** Azure and OpenAI put `usage` at or near the end of a body: only the bytes from its key on are decoded. */
 export function readUsageFromBody(bytes: Uint8Array): Usage | null {
-  if (bytes.byteLength > TAIL_BYTES) {
-    const fromTail = readUsageFromText(decoder.decode(bytes.subarray(bytes.byteLength - TAIL_BYTES)));
-    if (fromTail) return fromTail;
+  const at = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).lastIndexOf(USAGE_KEY);
+  if (at === -1) return null;
+  // A key preceded by a backslash is the word quoted inside a string: let the text scan skip it.
+  if (at === 0 || bytes[at - 1] !== BACKSLASH) {
+    const fromKey = readUsageFromText(decoder.decode(bytes.subarray(at)));
+    if (fromKey) return fromKey;
   }
   return readUsageFromText(decoder.decode(bytes));
 }

@@ -40,15 +40,13 @@ export function createRouter(options: RouterOptions): Router {
   const state = (target: Target): CandidateState => {
     const name = target.instance.name;
     const figures = load.get(name);
-    const recent = health.get(name).recent;
-    const failures = recent.reduce((count, [, failed]) => count + (failed ? 1 : 0), 0);
     const maxTpm = target.instance.max_tpm;
     const azureUsed = maxTpm && figures.azureRemainingTokens !== null ? 1 - figures.azureRemainingTokens / maxTpm : 0;
     return {
       inFlight: figures.inFlight,
       ewmaLatencyMs: figures.ewmaLatencyMs,
       utilisation: Math.min(1, Math.max(0, azureUsed, options.utilisation?.(target) ?? 0)),
-      errorRate: recent.length === 0 ? 0 : failures / recent.length,
+      errorRate: health.errorRate(name),
     };
   };
 

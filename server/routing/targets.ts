@@ -31,13 +31,14 @@ export type TargetTable = {
   models: readonly string[];
 };
 
-export function buildTargetTable(config: Pick<Config, "instances">): TargetTable {
+/** @param configSecrets every other secret of the configuration: an upstream error body may echo any of them. */
+export function buildTargetTable(config: Pick<Config, "instances">, configSecrets: readonly string[] = []): TargetTable {
   const byModel = new Map<string, Target[]>();
   const modelOfDeployment = new Map<string, string>();
   for (const instance of config.instances) {
     if (!instance.enabled) continue;
     for (const model of instance.supported_models) {
-      const target = buildTarget(instance, model);
+      const target = buildTarget(instance, model, configSecrets);
       const list = byModel.get(model) ?? [];
       list.push(target);
       byModel.set(model, list);
@@ -49,7 +50,7 @@ export function buildTargetTable(config: Pick<Config, "instances">): TargetTable
   return { byModel, modelOfDeployment, models: [...byModel.keys()].sort() };
 }
 
-function buildTarget(instance: Readonly<InstanceConfig>, model: string): Target {
+function buildTarget(instance: Readonly<InstanceConfig>, model: string, configSecrets: readonly string[]): Target {
   const deployment = instance.model_deployments[model] ?? model;
   const urls = Object.fromEntries(
     OPERATIONS.map((operation) => [operation, toUpstreamUrl(instance, operation, deployment)]),
@@ -62,6 +63,6 @@ function buildTarget(instance: Readonly<InstanceConfig>, model: string): Target 
     authHeader: toAuthHeader(instance),
     modelInBody: isModelInBody(instance),
     streamUsage: supportsStreamUsage(instance),
-    secrets: [instance.api_key, new URL(instance.api_base).host],
+    secrets: [...new Set([instance.api_key, new URL(instance.api_base).host, ...configSecrets])],
   };
 }

@@ -55,7 +55,7 @@ export function createAppStats(options: AppStatsOptions) {
     routes: statsRoutes({
       queries: stats?.db ? createStatsQueries(stats.db) : null,
       metrics,
-      instances: new Set(config.instances.map((instance) => instance.name)),
+      instances: { has: (name) => config.instances.some((instance) => instance.name === name) },
       logger,
       now,
     }),

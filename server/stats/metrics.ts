@@ -1,5 +1,6 @@
 // Prometheus metrics for one app: request/token counters and latency histograms fed from settled requests, gauges read on scrape.
-import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import { Counter, Gauge, Registry } from "prom-client";
+import { createCounter, createHistogram, type CounterChild, type HistogramChild } from "./fast-metrics.ts";
 import type { RequestRecord } from "../proxy/request-record.ts";
 import { LATENCY_BOUNDS_MS } from "./histogram.ts";
 import type { RecorderStatus } from "./recorder.ts";
@@ -29,31 +30,32 @@ const OTHER_MODEL = "other";
 export function createProxyMetrics(knownModels: ReadonlySet<string>, sources: MetricSources = {}): ProxyMetrics {
   const registry = new Registry();
   const registers = [registry];
-  const requests = new Counter({
+  // The per-request series are plain numbers until a scrape (fast-metrics.ts); the rest are read on scrape anyway.
+  const requests = createCounter({
     name: "proxy_requests_total",
     help: "Client requests by the instance that answered, model and status (499: the client went away).",
     labelNames: ["instance", "model", "status"] as const,
-    registers,
+    registry,
   });
-  const tokens = new Counter({
+  const tokens = createCounter({
     name: "proxy_tokens_total",
     help: "Tokens used by answered requests, by type.",
     labelNames: ["instance", "model", "type"] as const,
-    registers,
+    registry,
   });
-  const duration = new Histogram({
+  const duration = createHistogram({
     name: "proxy_request_duration_seconds",
     help: "Time from a request's arrival to its last byte.",
     labelNames: ["instance", "model"] as const,
     buckets: BUCKETS_SEC,
-    registers,
+    registry,
   });
-  const ttfb = new Histogram({
+  const ttfb = createHistogram({
     name: "proxy_time_to_first_byte_seconds",
     help: "Time from a request's arrival to the first byte of the upstream answer.",
     labelNames: ["instance", "model"] as const,
     buckets: BUCKETS_SEC,
-    registers,
+    registry,
   });
   const failedAttempts = new Counter({
     name: "proxy_failed_attempts_total",
@@ -119,19 +121,46 @@ export function createProxyMetrics(knownModels: ReadonlySet<string>, sources: Me
     },
   });
 
+  // Each label combination's children are looked up once, then a request only adds to numbers.
+  const perAnswer = new Map<string, AnswerChildren>();
+  const childrenFor = (instance: string, model: string, status: number): AnswerChildren => {
+    const key = `${instance}\u0000${model}\u0000${status}`;
+    let children = perAnswer.get(key);
+    if (!children) {
+      children = {
+        requests: requests.child({ instance, model, status: String(status) }),
+        promptTokens: tokens.child({ instance, model, type: "prompt" }),
+        completionTokens: tokens.child({ instance, model, type: "completion" }),
+        duration: duration.child({ instance, model }),
+        ttfb: ttfb.child({ instance, model }),
+      };
+      perAnswer.set(key, children);
+    }
+    return children;
+  };
+
   return {
     registry,
     observe(record) {
       const instance = record.instance ?? NO_INSTANCE;
       const model = knownModels.has(record.model) ? record.model : OTHER_MODEL;
-      requests.inc({ instance, model, status: String(record.status) });
+      const children = childrenFor(instance, model, record.status);
+      children.requests.inc();
       if (record.usage) {
-        tokens.inc({ instance, model, type: "prompt" }, record.usage.prompt_tokens);
-        tokens.inc({ instance, model, type: "completion" }, record.usage.completion_tokens);
+        children.promptTokens.inc(record.usage.prompt_tokens);
+        children.completionTokens.inc(record.usage.completion_tokens);
       }
-      duration.observe({ instance, model }, record.latencyMs / 1000);
-      if (record.ttfbMs !== null) ttfb.observe({ instance, model }, record.ttfbMs / 1000);
+      children.duration.observe(record.latencyMs / 1000);
+      if (record.ttfbMs !== null) children.ttfb.observe(record.ttfbMs / 1000);
       for (const attempt of record.failedAttempts) failedAttempts.inc({ instance: attempt.instance, reason: attempt.reason });
     },
   };
 }
+
+type AnswerChildren = {
+  requests: CounterChild;
+  promptTokens: CounterChild;
+  completionTokens: CounterChild;
+  duration: HistogramChild;
+  ttfb: HistogramChild;
+};

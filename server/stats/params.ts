@@ -20,7 +20,7 @@ export function readWindowMinutes(query: URLSearchParams): number {
   return minutes;
 }
 
-export function readInstanceParam(query: URLSearchParams, known: ReadonlySet<string>): string {
+export function readInstanceParam(query: URLSearchParams, known: { has(instance: string): boolean }): string {
   const instance = query.get("instance");
   if (instance === null || instance === "") {
     throw new ProxyError("missing_required_parameter", "Missing required parameter: 'instance'.", { param: "instance" });

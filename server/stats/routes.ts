@@ -10,8 +10,8 @@ export type StatsRoutesDeps = {
   /** null when there is no statistics database: the /stats endpoints answer 503, /metrics still works. */
   queries: StatsQueries | null;
   metrics: ProxyMetrics;
-  /** Configured instance names: /stats/instances answers 404 for any other. */
-  instances: ReadonlySet<string>;
+  /** Configured instance names (as of now: a reload may change them): /stats/instances answers 404 for any other. */
+  instances: { has(instance: string): boolean };
   logger: Logger;
   now: () => number;
 };

@@ -54,18 +54,29 @@ export function startSecOf(record: RequestRecord, bucketSec: RollupBucketSec): n
 /** Sums a batch into one increment per (bucket, instance, model, client, status); '' stands for "none". */
 export function toRollupRows(records: readonly RequestRecord[], bucketSec: RollupBucketSec): RollupRow[] {
   const groups = new Map<string, RollupKey & RollupSums>();
+  // Traffic comes in runs of alike requests: the previous record's group is checked before building a map key.
+  let last: (RollupKey & RollupSums) | undefined;
   for (const record of records) {
-    const key: RollupKey = {
-      bucketSec,
-      startSec: startSecOf(record, bucketSec),
-      instance: record.instance ?? "",
-      model: record.model,
-      clientName: record.clientName ?? "",
-      status: record.status,
-    };
-    const id = `${key.startSec}\u0000${key.instance}\u0000${key.model}\u0000${key.clientName}\u0000${key.status}`;
-    let group = groups.get(id);
-    if (!group) groups.set(id, (group = { ...key, requests: 0, promptTokens: 0, completionTokens: 0, totalTokens: 0, latencyMsSum: 0 }));
+    const startSec = startSecOf(record, bucketSec);
+    const instance = record.instance ?? "";
+    const clientName = record.clientName ?? "";
+    let group = last;
+    if (
+      !group ||
+      group.startSec !== startSec ||
+      group.status !== record.status ||
+      group.instance !== instance ||
+      group.model !== record.model ||
+      group.clientName !== clientName
+    ) {
+      const id = `${startSec}\u0000${instance}\u0000${record.model}\u0000${clientName}\u0000${record.status}`;
+      group = groups.get(id);
+      if (!group) {
+        group = { bucketSec, startSec, instance, model: record.model, clientName, status: record.status, requests: 0, promptTokens: 0, completionTokens: 0, totalTokens: 0, latencyMsSum: 0 };
+        groups.set(id, group);
+      }
+      last = group;
+    }
     group.requests += 1;
     group.promptTokens += record.usage?.prompt_tokens ?? 0;
     group.completionTokens += record.usage?.completion_tokens ?? 0;
@@ -77,23 +88,33 @@ export function toRollupRows(records: readonly RequestRecord[], bucketSec: Rollu
 
 /** Histogram increments per bucket for all requests, and per instance, model and client key separately. */
 export function toLatencyRollupRows(records: readonly RequestRecord[], bucketSec: RollupBucketSec): LatencyRollupRow[] {
-  const groups = new Map<string, { row: LatencyRollupRow; latency: number[]; ttfb: number[] }>();
-  const addTo = (startSec: number, dimension: LatencyDimension, value: string, record: RequestRecord) => {
-    const id = `${startSec}\u0000${dimension}\u0000${value}`;
-    let group = groups.get(id);
-    if (!group) {
-      const empty = () => new Array<number>(HISTOGRAM_SIZE).fill(0);
-      groups.set(id, (group = { row: { bucketSec, startSec, dimension, value }, latency: empty(), ttfb: empty() }));
+  type Group = { row: LatencyRollupRow; latency: number[]; ttfb: number[] };
+  const groups = new Map<string, Group>();
+  // Each dimension's previous group is checked first: no key string is built per record in the common case
+  // of runs of alike requests.
+  const last: Partial<Record<LatencyDimension, Group>> = {};
+  const addTo = (startSec: number, dimension: LatencyDimension, value: string, latencyIndex: number, ttfbIndex: number | null) => {
+    let group = last[dimension];
+    if (!group || group.row.startSec !== startSec || group.row.value !== value) {
+      const id = `${startSec}\u0000${dimension}\u0000${value}`;
+      group = groups.get(id);
+      if (!group) {
+        const empty = () => new Array<number>(HISTOGRAM_SIZE).fill(0);
+        groups.set(id, (group = { row: { bucketSec, startSec, dimension, value }, latency: empty(), ttfb: empty() }));
+      }
+      last[dimension] = group;
     }
-    increment(group.latency, bucketIndexOf(Math.round(record.latencyMs)));
-    if (record.ttfbMs !== null) increment(group.ttfb, bucketIndexOf(Math.round(record.ttfbMs)));
+    increment(group.latency, latencyIndex);
+    if (ttfbIndex !== null) increment(group.ttfb, ttfbIndex);
   };
   for (const record of records) {
     const startSec = startSecOf(record, bucketSec);
-    addTo(startSec, "all", "", record);
-    addTo(startSec, "instance", record.instance ?? "", record);
-    addTo(startSec, "model", record.model, record);
-    addTo(startSec, "key", record.clientName ?? "", record);
+    const latencyIndex = bucketIndexOf(Math.round(record.latencyMs));
+    const ttfbIndex = record.ttfbMs === null ? null : bucketIndexOf(Math.round(record.ttfbMs));
+    addTo(startSec, "all", "", latencyIndex, ttfbIndex);
+    addTo(startSec, "instance", record.instance ?? "", latencyIndex, ttfbIndex);
+    addTo(startSec, "model", record.model, latencyIndex, ttfbIndex);
+    addTo(startSec, "key", record.clientName ?? "", latencyIndex, ttfbIndex);
   }
   return [...groups.values()].map(({ row, latency, ttfb }) => {
     for (let index = 0; index < HISTOGRAM_SIZE; index++) {

@@ -1,4 +1,6 @@
 // Token counts for when Azure reports none (streams on api-versions without include_usage): a real BPE tokenizer per model family.
+import { countInPieces } from "./bounded-count.ts";
+
 export type Encoding = "o200k_base" | "cl100k_base";
 export type CountTokens = (text: string) => number;
 
@@ -18,7 +20,10 @@ function loadEncoding(encoding: Encoding): Promise<CountTokens> {
   if (!pending) {
     pending = (
       encoding === "o200k_base" ? import("gpt-tokenizer/encoding/o200k_base") : import("gpt-tokenizer/encoding/cl100k_base")
-    ).then((module) => (text: string) => module.countTokens(text, { disallowedSpecial: new Set() }));
+    ).then((module) => {
+      const countPiece = (piece: string) => module.countTokens(piece, { disallowedSpecial: new Set() });
+      return (text: string) => countInPieces(text, countPiece);
+    });
     loaded.set(encoding, pending);
   }
   return pending;

@@ -1,5 +1,6 @@
 // Starts the real proxy app on a loopback port for a test, with a config built through the real validator.
 import { createApp, type AppDeps } from "../../server/app.ts";
+import { secretsOf } from "../../server/config/secrets.ts";
 import { validateConfig } from "../../server/config/validate.ts";
 import type { Config } from "../../server/config/schema.ts";
 import { createLogger } from "../../server/log.ts";
@@ -33,11 +34,7 @@ export async function startProxy(options: TestProxyOptions): Promise<TestProxy> 
   const config = buildConfig(options.config);
   const logLines: string[] = [];
   const records: RequestRecord[] = [];
-  const secrets = [
-    ...config.instances.map((instance) => instance.api_key),
-    ...config.auth.api_keys.map((key) => key.key),
-  ];
-  const logger = createLogger({ level: options.logLevel ?? "debug", secrets, write: (line) => logLines.push(line) });
+  const logger = createLogger({ level: options.logLevel ?? "debug", secrets: secretsOf(config), write: (line) => logLines.push(line) });
   const app = createApp({
     ...options,
     config,

@@ -1,4 +1,4 @@
-// `bun tests/bench/limiter.ts`: raw check-and-reserve rate against a private redis-server, the in-process store, and the estimator's CPU cost.
+// `bun tests/bench/limiter.ts` (and `bun run bench`, which imports measureLimiterStores): raw check-and-reserve rate against a private redis-server, the in-process store, and the estimator's CPU cost.
 import { createTokenEstimator, type EstimateInput } from "../../server/limiter/estimate.ts";
 import { createLimiter } from "../../server/limiter/limiter.ts";
 import { MemoryStore } from "../../server/limiter/memory-store.ts";
@@ -109,15 +109,27 @@ function round(value: number): number {
   return Math.round(value * 100) / 100;
 }
 
-await using redis = await startRedisServer();
-const redisStore = new RedisStore({ url: redis.url, keyPrefix: "bench:", commandTimeoutMs: 1000, reconnectMaxDelayMs: 500 });
-while (!redisStore.isConnected()) await Bun.sleep(5);
-const results = {
-  redis: { inFlight: IN_FLIGHT, ...(await measureStore(redisStore, IN_FLIGHT, SECONDS)) },
-  redisSequential: { inFlight: 1, ...(await measureStore(redisStore, 1, SECONDS)) },
-  memory: { inFlight: IN_FLIGHT, ...(await measureStore(new MemoryStore(), IN_FLIGHT, SECONDS)) },
-  embeddedFacade: await measureFacade(),
-  estimateMicrosPer1KbChat: await measureEstimate(),
-};
-await redisStore.close();
-console.log(JSON.stringify(results, null, 2));
+/** Raw check-and-reserve against a Redis at `url` (64 in flight, then one at a time) and against the in-process store. */
+export async function measureLimiterStores(url: string, seconds: number) {
+  const redisStore = new RedisStore({ url, keyPrefix: "bench:", commandTimeoutMs: 1000, reconnectMaxDelayMs: 500 });
+  try {
+    while (!redisStore.isConnected()) await Bun.sleep(5);
+    return {
+      redis: { inFlight: IN_FLIGHT, ...(await measureStore(redisStore, IN_FLIGHT, seconds)) },
+      redisSequential: { inFlight: 1, ...(await measureStore(redisStore, 1, seconds)) },
+      memory: { inFlight: IN_FLIGHT, ...(await measureStore(new MemoryStore(), IN_FLIGHT, seconds)) },
+    };
+  } finally {
+    await redisStore.close();
+  }
+}
+
+if (import.meta.main) {
+  await using redis = await startRedisServer();
+  const results = {
+    ...(await measureLimiterStores(redis.url, SECONDS)),
+    embeddedFacade: await measureFacade(),
+    estimateMicrosPer1KbChat: await measureEstimate(),
+  };
+  console.log(JSON.stringify(results, null, 2));
+}

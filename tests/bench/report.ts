@@ -1,13 +1,40 @@
 // Turns measured cells into the comparisons, floors and table the benchmark prints: pure, so the numbers can be re-rendered from JSON.
 import { SCENARIOS, TARGETS, type ScenarioName, type TargetName } from "./scenarios.ts";
 import { median, medianOf } from "./stats.ts";
+import type { RedisTrips } from "./redis-trips.ts";
+import type { StatsQueryResult } from "./stats-db.ts";
 import type { ProbeResult } from "./stream-probe.ts";
+import { VARIANTS, VARIANT_LABELS, type VariantName } from "./variants.ts";
 
 export type LoadStats = { requestsPerSec: number; p50Ms: number; p99Ms: number; errors: number; bytesPerRequest: number };
 export type LatencyStats = { p50Ms: number; p99Ms: number; errors: number };
 export type Cell = { load: LoadStats; c1: LatencyStats; probe: ProbeResult | null };
 export type Grid = Record<ScenarioName, Record<TargetName, Cell>>;
-export type RunResult = { cells: Grid; infoLog: Record<ScenarioName, LoadStats> | null };
+/** A variant's cells, with the baseline proxy measured just before it (the pair its ratio is taken from). */
+export type VariantCell = { load: LoadStats; c1: LatencyStats; baseline: LoadStats };
+export type RunResult = {
+  cells: Grid;
+  infoLog: Record<ScenarioName, LoadStats> | null;
+  /** The variant proxies on the chat scenario; null when not measured. */
+  variants: Record<VariantName, VariantCell> | null;
+};
+
+type StoreRate = { inFlight: number; opsPerSecond: number; callerCpuMicrosPerOp: number; p50Ms: number; p99Ms: number };
+/** Measured once per bench, after the throughput runs. */
+export type BenchExtras = {
+  redisTrips: RedisTrips;
+  limiterOps: { redis: StoreRate; redisSequential: StoreRate; memory: StoreRate };
+  statsQueries: StatsQueryResult;
+};
+
+export type VariantComparison = {
+  variant: VariantName;
+  requestsPerSec: number;
+  baselineRequestsPerSec: number;
+  /** With the feature on ÷ with it off: the variant ÷ the baseline proxy for redis-limiter, the inverse for stats-off. */
+  onOverOff: number;
+  addedP50AtC1Ms: number;
+};
 
 export type Comparison = {
   scenario: ScenarioName;
@@ -29,6 +56,12 @@ export type MemoryReport = Record<string, number | null>;
 export const FLOOR_THROUGHPUT_RATIO = 0.7;
 export const FLOOR_ADDED_P50_MS = 0.5;
 export const FLOOR_TTFB_DIFF_MS = 0.5;
+/** Issue 4: the Redis limiter costs at most 15% of the proxy's throughput, and at most one awaited round trip. */
+export const FLOOR_LIMITER_RATIO = 0.85;
+export const FLOOR_REDIS_TRIPS = 1;
+/** Issue 5: recording statistics costs at most 5%; each stats query over a million rows answers within 100 ms. */
+export const FLOOR_STATS_RATIO = 0.95;
+export const FLOOR_STATS_QUERY_MS = 100;
 
 export function medianGrid(runs: readonly RunResult[]): RunResult {
   const cells = {} as Grid;
@@ -52,7 +85,39 @@ export function medianGrid(runs: readonly RunResult[]): RunResult {
     for (const scenario of SCENARIOS) medians[scenario] = medianOf(infoRuns.map((run) => run[scenario]));
     infoLog = medians;
   }
-  return { cells, infoLog };
+  const variantRuns = runs.flatMap((run) => (run.variants ? [run.variants] : []));
+  let variants: RunResult["variants"] = null;
+  if (variantRuns.length > 0) {
+    const medians = {} as Record<VariantName, VariantCell>;
+    for (const variant of VARIANTS) {
+      medians[variant] = {
+        load: medianOf(variantRuns.map((run) => run[variant].load)),
+        c1: medianOf(variantRuns.map((run) => run[variant].c1)),
+        baseline: medianOf(variantRuns.map((run) => run[variant].baseline)),
+      };
+    }
+    variants = medians;
+  }
+  return { cells, infoLog, variants };
+}
+
+/** Each variant against the baseline proxy (stats on, no limiter) measured just before it, on the chat scenario; c=1 against the main cell. */
+export function compareVariants(result: RunResult): VariantComparison[] {
+  const { variants } = result;
+  if (!variants) return [];
+  const baseline = result.cells.chat.proxy;
+  return VARIANTS.map((variant) => {
+    const cell = variants[variant];
+    const ratio = cell.load.requestsPerSec / cell.baseline.requestsPerSec;
+    return {
+      variant,
+      requestsPerSec: cell.load.requestsPerSec,
+      baselineRequestsPerSec: cell.baseline.requestsPerSec,
+      // The baseline has statistics on: for stats-off the feature's cost is baseline ÷ variant.
+      onOverOff: variant === "stats-off" ? 1 / ratio : ratio,
+      addedP50AtC1Ms: variant === "stats-off" ? baseline.c1.p50Ms - cell.c1.p50Ms : cell.c1.p50Ms - baseline.c1.p50Ms,
+    };
+  });
 }
 
 const coreUs = (requestsPerSec: number) => 1e6 / requestsPerSec;
@@ -84,7 +149,10 @@ export function priceLogging(result: RunResult): LogCost[] {
   });
 }
 
-export function checkFloors(comparisons: readonly Comparison[]): Floor[] {
+export function checkFloors(
+  comparisons: readonly Comparison[],
+  more: { variants: readonly VariantComparison[]; extras: BenchExtras | null } = { variants: [], extras: null },
+): Floor[] {
   const of = (scenario: ScenarioName) => comparisons.find((comparison) => comparison.scenario === scenario);
   const chat = of("chat");
   const stream = of("stream");
@@ -100,12 +168,37 @@ export function checkFloors(comparisons: readonly Comparison[]): Floor[] {
     limit: `≤ ${limit} ms`,
     pass: value !== null && value !== undefined && value <= limit,
   });
-  return [
+  const floors = [
     ratioFloor("chat throughput, proxy ÷ pass-through", chat?.proxyOverPassThrough),
     ratioFloor("stream throughput, proxy ÷ pass-through", stream?.proxyOverPassThrough),
     msFloor("chat added p50 at c=1", chat?.addedP50AtC1Ms, FLOOR_ADDED_P50_MS),
     msFloor("stream TTFB p50 vs pass-through (c=1)", stream?.ttfbDiffMs, FLOOR_TTFB_DIFF_MS),
   ];
+  const variantFloor = (variant: VariantName, name: string, limit: number): Floor => {
+    const value = more.variants.find((comparison) => comparison.variant === variant)?.onOverOff;
+    return { name, measured: value === undefined ? "n/a" : `${value.toFixed(2)}×`, limit: `≥ ${limit}×`, pass: value !== undefined && value >= limit };
+  };
+  floors.push(variantFloor("redis-limiter", "chat throughput, Redis limiter on ÷ off", FLOOR_LIMITER_RATIO));
+  const trips = more.extras?.redisTrips.reservePerRequest;
+  floors.push({
+    name: "Redis round trips awaited per request",
+    measured: trips === undefined ? "n/a" : trips.toFixed(2),
+    limit: `≤ ${FLOOR_REDIS_TRIPS}`,
+    pass: trips !== undefined && trips <= FLOOR_REDIS_TRIPS,
+  });
+  floors.push(variantFloor("stats-off", "chat throughput, stats recording on ÷ off", FLOOR_STATS_RATIO));
+  const timings = more.extras?.statsQueries.timings ?? [];
+  for (const endpoint of ["/stats/", "/stats/usage"]) {
+    const mine = timings.filter((timing) => (endpoint === "/stats/" ? timing.query === "/stats/" : timing.query.startsWith(endpoint)));
+    const slowest = mine.length === 0 ? undefined : Math.max(...mine.map((timing) => timing.medianMs));
+    floors.push({
+      name: `slowest ${endpoint} query over ${more.extras?.statsQueries.rows.toLocaleString("en-US") ?? "?"} rows`,
+      measured: slowest === undefined ? "n/a" : `${slowest.toFixed(1)} ms`,
+      limit: `< ${FLOOR_STATS_QUERY_MS} ms`,
+      pass: slowest !== undefined && slowest < FLOOR_STATS_QUERY_MS,
+    });
+  }
+  return floors;
 }
 
 /** Above this 1-minute load average before start, something else was using a good part of a core. */
@@ -152,6 +245,7 @@ export type ReportInput = {
   connections: number;
   runs: number;
   memory: MemoryReport;
+  extras?: BenchExtras;
 };
 
 export function renderReport(input: ReportInput): string[] {
@@ -218,6 +312,56 @@ export function renderReport(input: ReportInput): string[] {
     lines.push(...alignColumns(logRows));
   }
 
+  const variantComparisons = compareVariants(result);
+  if (variantComparisons.length > 0) {
+    lines.push("", `Proxy configurations on ${labels.chat}, c=${connections} (baseline: the proxy as above, stats on, no limiter, measured just before each)`);
+    const variantRows: string[][] = [["configuration", "", "req/s", "baseline req/s", "on ÷ off", "added p50 c=1"]];
+    for (const comparison of variantComparisons) {
+      variantRows.push([
+        VARIANT_LABELS[comparison.variant],
+        "",
+        count(comparison.requestsPerSec),
+        count(comparison.baselineRequestsPerSec),
+        `${num(comparison.onOverOff, 2)}×`,
+        `${signed(comparison.addedP50AtC1Ms, 3)} ms`,
+      ]);
+    }
+    lines.push(...alignColumns(variantRows));
+    lines.push("  on ÷ off: throughput with the feature ÷ without it (Redis limiter: variant ÷ baseline; stats: baseline ÷ variant)");
+  }
+  const extras = input.extras;
+  if (extras) {
+    const trips = extras.redisTrips;
+    lines.push(
+      "",
+      `Redis commands per proxied request (MONITOR over ${trips.requests} sequential chat requests)`,
+      `  reserve (awaited, on the request path): ${trips.reservePerRequest.toFixed(2)}   adjust (reconciliation, not awaited): ${trips.adjustPerRequest.toFixed(2)}   other: ${trips.otherPerRequest.toFixed(2)}`,
+      `  commands seen: ${Object.entries(trips.commands).map(([name, calls]) => `${name}=${calls}`).join(" ") || "none"}`,
+      "",
+      "Raw check-and-reserve against the bench's redis-server (no proxy)",
+    );
+    const opsRows: string[][] = [["store", "", "in flight", "reserves/s", "p50 ms", "p99 ms", "caller µs/op"]];
+    for (const [name, rate] of [["redis", extras.limiterOps.redis], ["redis, one at a time", extras.limiterOps.redisSequential], ["in-process memory", extras.limiterOps.memory]] as const) {
+      opsRows.push([name, "", String(rate.inFlight), count(rate.opsPerSecond), num(rate.p50Ms, 3), num(rate.p99Ms, 3), num(rate.callerCpuMicrosPerOp, 1)]);
+    }
+    lines.push(...alignColumns(opsRows), "  p50/p99: one reserve at a time (latency); reserves/s: with the in-flight count shown");
+    const { statsQueries } = extras;
+    const windows = [...new Set(statsQueries.timings.map((timing) => timing.windowMinutes))];
+    lines.push(
+      "",
+      `Stats queries over ${statsQueries.rows.toLocaleString("en-US")} rows spread over a day (median ms over HTTP; ${statsQueries.seeded ? `seeded in ${statsQueries.seedSeconds.toFixed(1)} s` : "seeded file reused"})`,
+    );
+    const queryRows: string[][] = [["query", "", ...windows.map((window) => `window=${window}`)]];
+    for (const query of [...new Set(statsQueries.timings.map((timing) => timing.query))]) {
+      queryRows.push([
+        query,
+        "",
+        ...windows.map((window) => num(statsQueries.timings.find((timing) => timing.query === query && timing.windowMinutes === window)?.medianMs, 1)),
+      ]);
+    }
+    lines.push(...alignColumns(queryRows));
+  }
+
   lines.push("", "Peak RSS (VmHWM)");
   for (const [name, mib] of Object.entries(input.memory)) lines.push(`  ${name.padEnd(16)} ${mib === null ? "n/a" : `${mib.toFixed(1)} MiB`}`);
 
@@ -230,7 +374,7 @@ export function renderReport(input: ReportInput): string[] {
   }
 
   lines.push("", "Floors (reported, not asserted)");
-  const floors = checkFloors(comparisons);
+  const floors = checkFloors(comparisons, { variants: variantComparisons, extras: input.extras ?? null });
   lines.push(...alignColumns(floors.map((floor) => [floor.pass ? "PASS" : "FAIL", floor.name, floor.measured, floor.limit])));
   return lines;
 }

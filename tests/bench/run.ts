@@ -14,9 +14,24 @@ import {
   startServer,
   type ServerChild,
 } from "./children.ts";
-import { checkFloors, compare, medianGrid, priceLogging, renderReport, type Cell, type Grid, type LoadStats, type RunResult } from "./report.ts";
+import { startRedisServer } from "../_support/redis-server.ts";
+import { measureLimiterStores } from "./limiter.ts";
+import { countRedisTrips } from "./redis-trips.ts";
 import {
-  API_VERSION,
+  checkFloors,
+  compare,
+  compareVariants,
+  medianGrid,
+  priceLogging,
+  renderReport,
+  type BenchExtras,
+  type Cell,
+  type Grid,
+  type LoadStats,
+  type RunResult,
+  type VariantCell,
+} from "./report.ts";
+import {
   COMPLETION_TOKENS,
   EMBEDDING_DIMENSIONS,
   SIMULATOR_API_KEY,
@@ -30,6 +45,8 @@ import {
   type TargetRequest,
 } from "./scenarios.ts";
 import type { ProbeInput, ProbeResult } from "./stream-probe.ts";
+import { measureStatsQueries } from "./stats-db.ts";
+import { VARIANTS, proxyConfigYaml, type VariantName } from "./variants.ts";
 import { runWrk, writeWrkScript } from "./wrk.ts";
 
 type Settings = {
@@ -40,6 +57,13 @@ type Settings = {
   connections: number;
   probeRequests: number;
   measureInfoLog: boolean;
+  quick: boolean;
+  /** Rows in the statistics database the query times are measured on. */
+  statsRows: number;
+  /** Where the seeded statistics database is kept between runs. */
+  statsCacheDir: string;
+  limiterSeconds: number;
+  redisTripsRequests: number;
 };
 
 function readSettings(env: Record<string, string | undefined>): Settings {
@@ -50,15 +74,22 @@ function readSettings(env: Record<string, string | undefined>): Settings {
     if (!Number.isInteger(value) || value < minimum) throw new Error(`${name} must be an integer ≥ ${minimum}, got "${raw}"`);
     return value;
   };
-  // Defaults keep the whole benchmark near three minutes on the 2-core machine; wrk takes whole seconds only.
+  // Defaults keep the whole benchmark near four minutes on the 2-core machine (BENCH_QUICK=1: about one and a
+  // half, one run of shorter cells); wrk takes whole seconds only.
+  const quick = env.BENCH_QUICK === "1";
   return {
-    seconds: int("BENCH_SECONDS", 3, 1),
+    seconds: int("BENCH_SECONDS", quick ? 2 : 3, 1),
     latencySeconds: int("BENCH_LATENCY_SECONDS", 1, 1),
     warmupSeconds: int("BENCH_WARMUP_SECONDS", 1, 0),
-    runs: int("BENCH_RUNS", 3, 1),
+    runs: int("BENCH_RUNS", quick ? 1 : 3, 1),
     connections: int("BENCH_CONNECTIONS", 50, 1),
-    probeRequests: int("BENCH_PROBE_REQUESTS", 300, 10),
-    measureInfoLog: env.BENCH_INFO_LOG !== "0",
+    probeRequests: int("BENCH_PROBE_REQUESTS", quick ? 100 : 300, 10),
+    measureInfoLog: env.BENCH_INFO_LOG !== undefined ? env.BENCH_INFO_LOG !== "0" : !quick,
+    quick,
+    statsRows: int("BENCH_STATS_ROWS", 1_000_000, 1000),
+    statsCacheDir: env.BENCH_STATS_CACHE || join(import.meta.dir, "results"),
+    limiterSeconds: int("BENCH_LIMITER_SECONDS", quick ? 1 : 2, 1),
+    redisTripsRequests: int("BENCH_REDIS_TRIPS_REQUESTS", 200, 10),
   };
 }
 
@@ -70,32 +101,22 @@ type Prepared = {
   info: TargetRequest | null;
 };
 
+/** The chat request to each variant proxy, with its wrk script. */
+type PreparedVariant = { name: VariantName; request: TargetRequest; script: string };
+
+/** Variants are compared with the baseline proxy on this scenario only: it is the one where per-request work shows most. */
+const VARIANT_SCENARIO: ScenarioName = "chat";
+
 const progress = (text: string) => process.stderr.write(`${text}\n`);
 
-function proxyConfigYaml(simulatorUrl: string): string {
-  // No client keys: auth is off, as the brief's baseline asks. Statistics stay on (as deployed) but each proxy
-  // records into its own temp file: the default data/stats.db would collect the bench's rows in the checkout.
-  return [
-    'name: "bench"',
-    'stats: { database: "${BENCH_STATS_DATABASE}" }',
-    "instances:",
-    '  - name: "simulator"',
-    '    provider_type: "azure"',
-    `    api_key: "${SIMULATOR_API_KEY}"`,
-    `    api_base: "${simulatorUrl}"`,
-    `    api_version: "${API_VERSION}"`,
-    '    supported_models: ["gpt-4o", "text-embedding-3-small"]',
-    "",
-  ].join("\n");
-}
-
 /** One request per scenario and target before timing anything: a 4xx or a short stream would make every number meaningless. */
-async function checkAnswers(prepared: readonly Prepared[]): Promise<Record<string, number>> {
+async function checkAnswers(prepared: readonly Prepared[], variants: readonly PreparedVariant[]): Promise<Record<string, number>> {
   const sizes: Record<string, number> = {};
   const all: [string, Scenario, TargetRequest][] = [];
   for (const { scenario, requests, info } of prepared) {
     for (const target of TARGETS) all.push([`${scenario.name}/${target}`, scenario, requests[target]]);
     if (info) all.push([`${scenario.name}/proxy (info)`, scenario, info]);
+    if (scenario.name === VARIANT_SCENARIO) for (const variant of variants) all.push([`${scenario.name}/${variant.name}`, scenario, variant.request]);
   }
   for (const [name, scenario, request] of all) {
     const response = await fetch(request.url, { method: "POST", headers: request.headers, body: request.body });
@@ -126,8 +147,9 @@ function toLoad(result: Awaited<ReturnType<typeof runWrk>>): LoadStats {
   return { requestsPerSec: result.requestsPerSec, p50Ms: result.p50Ms, p99Ms: result.p99Ms, errors: result.errors, bytesPerRequest: result.bytesPerRequest };
 }
 
-async function measureOnce(prepared: readonly Prepared[], settings: Settings, run: number): Promise<RunResult> {
+async function measureOnce(prepared: readonly Prepared[], variants: readonly PreparedVariant[], settings: Settings, run: number): Promise<RunResult> {
   const cells = {} as Grid;
+  const variantCells = {} as Record<VariantName, VariantCell>;
   let infoLog: Record<ScenarioName, LoadStats> | null = settings.measureInfoLog ? ({} as Record<ScenarioName, LoadStats>) : null;
   for (const { scenario, requests, scripts, info } of prepared) {
     const row = {} as Record<TargetName, Cell>;
@@ -144,6 +166,21 @@ async function measureOnce(prepared: readonly Prepared[], settings: Settings, ru
       );
     }
     cells[scenario.name] = row;
+    if (scenario.name === VARIANT_SCENARIO) {
+      // Right after the baseline proxy's cell, so the comparison spans seconds, not minutes, of drift.
+      for (const variant of variants) {
+        // Paired with a baseline cell just before it: a neighbour's burst then hits both sides of the ratio alike.
+        const baseline = toLoad(await runWrk({ scriptPath: scripts.proxy, url: requests.proxy.url, connections: settings.connections, seconds: settings.seconds }));
+        const load = toLoad(await runWrk({ scriptPath: variant.script, url: variant.request.url, connections: settings.connections, seconds: settings.seconds }));
+        const c1 = await runWrk({ scriptPath: variant.script, url: variant.request.url, connections: 1, seconds: settings.latencySeconds });
+        variantCells[variant.name] = { load, c1: { p50Ms: c1.p50Ms, p99Ms: c1.p99Ms, errors: c1.errors }, baseline };
+        progress(
+          `run ${run} ${scenario.name.padEnd(10)} ${variant.name.padEnd(12)} ${Math.round(load.requestsPerSec).toString().padStart(6)} req/s  c=1 p50 ${c1.p50Ms.toFixed(3)} ms` +
+            `  (baseline just before: ${Math.round(baseline.requestsPerSec)} req/s)` +
+            `${load.errors + c1.errors > 0 ? `  ERRORS ${load.errors + c1.errors}` : ""}`,
+        );
+      }
+    }
     if (infoLog && info) {
       const load = toLoad(await runWrk({ scriptPath: scripts.proxy, url: info.url, connections: settings.connections, seconds: settings.seconds }));
       infoLog[scenario.name] = load;
@@ -152,7 +189,7 @@ async function measureOnce(prepared: readonly Prepared[], settings: Settings, ru
       infoLog = null;
     }
   }
-  return { cells, infoLog };
+  return { cells, infoLog, variants: variants.length > 0 ? variantCells : null };
 }
 
 async function main(): Promise<void> {
@@ -166,6 +203,7 @@ async function main(): Promise<void> {
   // Ctrl-C exits through the signal handler, past the finally below: the temp dir goes on every exit path.
   process.on("exit", () => rmSync(dir, { recursive: true, force: true }));
   const servers: ServerChild[] = [];
+  let redis: Awaited<ReturnType<typeof startRedisServer>> | undefined;
   try {
     progress(`bench: ${settings.runs} run(s) × ${settings.seconds}s load + ${settings.latencySeconds}s at c=1 per cell; taskset ${HAS_TASKSET ? "on" : "missing, unpinned"}`);
     const simulator = await startServer("simulator", ["bun", "tests/bench/simulator-server.ts"], {
@@ -178,17 +216,38 @@ async function main(): Promise<void> {
     servers.push(passThrough);
     const configDir = join(dir, "config");
     mkdirSync(configDir);
-    writeFileSync(join(configDir, "base.yaml"), proxyConfigYaml(simulator.url));
+    writeFileSync(join(configDir, "base.yaml"), proxyConfigYaml(simulator.url, "baseline", null));
     const proxyCommand = ["bun", "server/main.ts", "--config", configDir];
-    // main.ts logs "listening" at info, which LOG_LEVEL=warn hides: this proxy gets a known port and is polled on /health.
-    const proxyPort = findFreePort();
-    const proxy = await startServer(
-      "proxy",
-      proxyCommand,
-      { PORT: String(proxyPort), LOG_LEVEL: "warn", BENCH_STATS_DATABASE: join(dir, "stats-warn.db") },
-      { kind: "health", port: proxyPort, healthPath: "/health" },
-    );
-    servers.push(proxy);
+    // main.ts logs "listening" at info, which LOG_LEVEL=warn hides: these proxies get a known port and are polled on /health.
+    const startQuietProxy = async (name: string, command: string[], statsFile: string) => {
+      const port = findFreePort();
+      const server = await startServer(
+        name,
+        command,
+        { PORT: String(port), LOG_LEVEL: "warn", BENCH_STATS_DATABASE: join(dir, statsFile) },
+        { kind: "health", port, healthPath: "/health" },
+      );
+      servers.push(server);
+      return server;
+    };
+    const proxy = await startQuietProxy("proxy", proxyCommand, "stats-warn.db");
+
+    // The bench's own redis-server on a free port (never the shared 6379). It runs on the client core: in production
+    // Redis is another machine, so what the limiter costs the proxy is the proxy's own work per call (the servers'
+    // core), not Redis's script time. wrk leaves the client core enough room for it (~17 µs per script).
+    redis = await startRedisServer();
+    // Ctrl-C leaves through process.exit, past the finally below: SIGKILL goes out synchronously from kill().
+    const ownRedis = redis;
+    process.on("exit", () => void ownRedis.kill());
+    const redisPid = Number(/process_id:(\d+)/.exec(await redis.cli(["INFO", "server"]))?.[1]);
+    if (HAS_TASKSET && redisPid > 0) Bun.spawnSync(["taskset", "-a", "-p", "-c", String(CLIENT_CORE), String(redisPid)], { stdout: "ignore", stderr: "ignore" });
+    const variantServers = {} as Record<VariantName, ServerChild>;
+    for (const variant of VARIANTS) {
+      const variantDir = join(dir, `config-${variant}`);
+      mkdirSync(variantDir);
+      writeFileSync(join(variantDir, "base.yaml"), proxyConfigYaml(simulator.url, variant, redis.url));
+      variantServers[variant] = await startQuietProxy(`proxy ${variant}`, ["bun", "server/main.ts", "--config", variantDir], `stats-${variant}.db`);
+    }
     let infoProxy: ServerChild | undefined;
     if (settings.measureInfoLog) {
       infoProxy = await startServer("proxy (info)", proxyCommand, { PORT: "0", LOG_LEVEL: "info", BENCH_STATS_DATABASE: join(dir, "stats-info.db") });
@@ -205,20 +264,37 @@ async function main(): Promise<void> {
       }
       return { scenario, requests, scripts, info: infoProxy ? requestFor(scenario, "proxy", infoProxy.url) : null };
     });
-    const sizes = await checkAnswers(prepared);
+    const variantScenario = prepared.find(({ scenario }) => scenario.name === VARIANT_SCENARIO)?.scenario;
+    if (!variantScenario) throw new Error(`no ${VARIANT_SCENARIO} scenario`);
+    const variants: PreparedVariant[] = VARIANTS.map((name) => {
+      const request = requestFor(variantScenario, "proxy", variantServers[name].url);
+      return { name, request, script: writeWrkScript(dir, `${variantScenario.name}-${name}`, request) };
+    });
+    const sizes = await checkAnswers(prepared, variants);
     progress(`answers checked; bytes: ${Object.entries(sizes).map(([name, bytes]) => `${name}=${bytes}`).join(" ")}`);
 
     if (settings.warmupSeconds > 0) {
-      for (const { requests, scripts, info } of prepared) {
+      for (const { scenario, requests, scripts, info } of prepared) {
         const urls: [string, string][] = TARGETS.map((target) => [scripts[target], requests[target].url]);
         if (info) urls.push([scripts.proxy, info.url]);
+        if (scenario.name === VARIANT_SCENARIO) for (const variant of variants) urls.push([variant.script, variant.request.url]);
         for (const [scriptPath, url] of urls) await runWrk({ scriptPath, url, connections: settings.connections, seconds: settings.warmupSeconds });
       }
       progress("warm-up done");
     }
 
     const runs: RunResult[] = [];
-    for (let run = 1; run <= settings.runs; run++) runs.push(await measureOnce(prepared, settings, run));
+    for (let run = 1; run <= settings.runs; run++) runs.push(await measureOnce(prepared, variants, settings, run));
+
+    const limited = variants.find((variant) => variant.name === "redis-limiter");
+    if (!limited) throw new Error("no Redis limiter variant");
+    const redisTrips = await countRedisTrips(redis.port, limited.request, settings.redisTripsRequests);
+    progress(`redis: ${redisTrips.reservePerRequest.toFixed(2)} reserve + ${redisTrips.adjustPerRequest.toFixed(2)} adjust + ${redisTrips.otherPerRequest.toFixed(2)} other commands per request`);
+    // The proxies are idle now: the raw store rate is Redis's and this client's alone.
+    const limiterOps = await measureLimiterStores(redis.url, settings.limiterSeconds);
+    progress(`limiter: ${limiterOps.redis.opsPerSecond} reserves/s against Redis with ${limiterOps.redis.inFlight} in flight`);
+    const statsQueries = await measureStatsQueries({ rows: settings.statsRows, cacheDir: settings.statsCacheDir, runs: settings.quick ? 3 : 7, log: progress });
+    const extras: BenchExtras = { redisTrips, limiterOps, statsQueries };
 
     const memory: Record<string, number | null> = {};
     for (const server of servers) memory[server.name] = readPeakRssMiB(server.pid);
@@ -226,7 +302,7 @@ async function main(): Promise<void> {
 
     const result = medianGrid(runs);
     const labels = Object.fromEntries(prepared.map(({ scenario }) => [scenario.name, scenario.label])) as Record<ScenarioName, string>;
-    const lines = renderReport({ result, samples: runs, loadBefore, labels, connections: settings.connections, runs: settings.runs, memory });
+    const lines = renderReport({ result, samples: runs, loadBefore, labels, connections: settings.connections, runs: settings.runs, memory, extras });
     if (logBytes !== null) lines.push("", `Access log written at info: ${(logBytes / 1024 / 1024).toFixed(1)} MiB over the whole bench`);
     const elapsedSec = (performance.now() - started) / 1000;
     lines.push("", `Bench took ${elapsedSec.toFixed(0)} s. Results: tests/bench/results/latest.json`);
@@ -251,7 +327,11 @@ async function main(): Promise<void> {
           median: result,
           comparisons,
           logCost: priceLogging(result),
-          floors: checkFloors(comparisons),
+          variants: result.variants ? compareVariants(result) : null,
+          redisTrips,
+          limiterOps,
+          statsQueries,
+          floors: checkFloors(comparisons, { variants: result.variants ? compareVariants(result) : [], extras }),
           peakRssMiB: memory,
           accessLogBytes: logBytes,
           elapsedSec,
@@ -264,6 +344,7 @@ async function main(): Promise<void> {
   } finally {
     // Reverse order: the proxies first, so none of them logs errors about a vanished upstream.
     for (const server of servers.reverse()) await server.stop().catch(() => {});
+    await Promise.resolve(redis?.[Symbol.asyncDispose]()).catch(() => {});
     rmSync(dir, { recursive: true, force: true });
   }
 }

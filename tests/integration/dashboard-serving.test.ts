@@ -1,6 +1,6 @@
 // The dashboard as the proxy serves it from source: redirect, page, hashed assets, CSP, no inline code, size budget, errors.
 import { describe, expect, it } from "bun:test";
-import { DASHBOARD_CSP } from "../../server/dashboard/routes.ts";
+import { DASHBOARD_CSP } from "../../server/http/security-headers.ts";
 import { startFakeAzure } from "../_support/fake-azure.ts";
 import { azureInstances, startProxy, type TestProxyOptions } from "../_support/proxy.ts";
 

@@ -171,4 +171,32 @@ describe("limiter on Redis", () => {
     expect(again.every((outcome) => !outcome.ok && outcome.scope === "client" && outcome.retryAfterMs > 59_000)).toBe(true);
     expect(await scripts()).toBe(before);
   });
+
+  it("sends the reconciliations of many requests as one adjustment, and the window ends up at their real usage", async () => {
+    await using redis = await startRedisServer();
+    await using harness = connect(redis.url);
+    const { limiter } = harness;
+    await until(() => limiter.status().mode === "redis");
+    const client = { name: "batched", tpm: 100_000 };
+    // Script calls either way: the first use of a script goes as EVAL after EVALSHA's NOSCRIPT.
+    const adjustments = async () => {
+      const stats = await redis.cli(["INFO", "commandstats"]);
+      return [/cmdstat_evalsha:calls=(\d+)/, /cmdstat_eval:calls=(\d+)/].reduce((sum, pattern) => sum + Number(pattern.exec(stats)?.[1] ?? 0), 0);
+    };
+    const reservations = [];
+    for (let i = 0; i < 20; i++) {
+      const outcome = await limiter.reserve({ instances: [{ name: "east" }], client, tokens: 1000 });
+      if (!outcome.ok) throw new Error("expected a reservation");
+      reservations.push(outcome.reservation);
+    }
+    const before = await adjustments();
+    // 20 × 1000 reserved; each used 100, and the last one is refunded entirely.
+    for (const reservation of reservations.slice(0, -1)) limiter.reconcile(reservation, 100);
+    limiter.refund(reservations.at(-1)!);
+    await until(async () => (await adjustments()) > before);
+    const check = await limiter.reserve({ instances: [{ name: "east" }], client, tokens: 1 });
+    expect(check).toMatchObject({ ok: true, headers: { "x-ratelimit-remaining-tokens": String(100_000 - 19 * 100 - 1) } });
+    // One script call for the 20 adjustments (they share keys and bucket), plus the check's own reserve.
+    expect((await adjustments()) - before).toBe(2);
+  });
 });

@@ -65,6 +65,15 @@ for (const [name, open] of stores) {
       expect(probe).toMatchObject({ ok: false, blockedBy: "instance", instances: [{ tokens: 200, requests: 1 }] });
     });
 
+    it("clear forgets what was counted for a subject and leaves the others alone", async () => {
+      const cleared = subject("instance", 100);
+      const kept = subject("instance", 100);
+      for (const spec of [cleared, kept]) expect((await store.reserve({ client: null, instances: [spec], tokens: 100 })).ok).toBe(true);
+      await store.clear([cleared.key]);
+      expect(await store.reserve({ client: null, instances: [cleared], tokens: 100 })).toMatchObject({ ok: true, instances: [{ tokens: 100, requests: 1 }] });
+      expect(await store.reserve({ client: null, instances: [kept], tokens: 1 })).toMatchObject({ ok: false, blockedBy: "instance" });
+    });
+
     it("says when enough capacity frees, and admits the request from then on", async () => {
       const instance = subject("instance", 1000);
       const full = await store.reserve({ client: null, instances: [instance], tokens: 1000 });

@@ -107,29 +107,6 @@ describe("starting the proxy", () => {
     expect(await health.json()).toMatchObject({ status: "ok", instances: 2 });
   });
 
-  it("builds one executable that runs from an empty directory with --config, tokenizer included", async () => {
-    const outDir = configDir({});
-    const binary = join(outDir, "azure-openai-proxy");
-    const build = await runToExit(["build", "--compile", "server/main.ts", "--outfile", binary], {}, ["bun"]);
-    expect(build.exitCode).toBe(0);
-    await using fake = await startFakeAzure();
-    const dir = configDir({
-      // An api-version without stream usage makes the binary load its embedded tokenizer.
-      "base.yaml": `instances:\n  - { name: old, api_key: "${fake.apiKey}", api_base: "${fake.url}", api_version: "2024-06-01", supported_models: [gpt-4o] }\n`,
-    });
-    await using proxy = await spawnProxy(["--config", dir], {}, [binary], configDir({}));
-    const client = new OpenAI({ baseURL: `${proxy.url}/v1`, apiKey: "none", maxRetries: 0 });
-    const stream = await client.chat.completions.create({
-      model: "gpt-4o",
-      messages: [{ role: "user", content: "Say this is a test" }],
-      stream: true,
-      stream_options: { include_usage: true },
-    });
-    let usage;
-    for await (const chunk of stream) if (chunk.usage) usage = chunk.usage;
-    expect(usage?.prompt_tokens).toBe(12);
-  });
-
   it("refuses to fall back to the demo in production", async () => {
     const { exitCode, stderr } = await runToExit(["--config", configDir({ "base.yaml": "instances: []\n" })], { ENVIRONMENT: "production" });
     expect(exitCode).toBe(2);

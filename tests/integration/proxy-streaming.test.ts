@@ -24,6 +24,30 @@ async function readAll(response: Response): Promise<string> {
 }
 
 describe("SSE relay", () => {
+  it("relays a stream without the usage frame it asked for on the client's behalf, and settles it with that usage", async () => {
+    await using s = await setup();
+    const frame = (payload: unknown) => `data: ${JSON.stringify(payload)}\n\n`;
+    const usage = { prompt_tokens: 9, completion_tokens: 2, total_tokens: 11 };
+    const visible =
+      frame({ id: "c1", choices: [], prompt_filter_results: [] }) +
+      frame({ id: "c1", choices: [{ index: 0, delta: { role: "assistant", content: "" } }] }) +
+      frame({ id: "c1", choices: [{ index: 0, delta: { content: "Hel" } }] }) +
+      frame({ id: "c1", choices: [{ index: 0, delta: { content: "lo" }, finish_reason: "stop" }] });
+    s.fake.enqueue({
+      kind: "raw",
+      status: 200,
+      headers: { "content-type": "text/event-stream" },
+      body: visible + frame({ id: "c1", choices: [], usage }) + "data: [DONE]\n\n",
+    });
+    const response = await fetch(`${s.proxy.url}/v1/chat/completions`, { method: "POST", body: streamBody });
+    expect(response.headers.get("content-type")).toBe("text/event-stream");
+    const expected = visible + "data: [DONE]\n\n";
+    // The usage frame the proxy asked for on the client's behalf is not passed on.
+    expect(await readAll(response)).toBe(expected);
+    await until(() => s.proxy.records.length === 1);
+    expect(s.proxy.records[0]).toMatchObject({ status: 200, stream: true, usage, usageSource: "upstream" });
+  });
+
   it("sends SSE headers and delivers the first frame long before the stream ends", async () => {
     await using s = await setup();
     s.fake.enqueue({ kind: "slow-stream", intervalMs: 150 });

@@ -1,4 +1,4 @@
-// The real entry point and the compiled binary with a stats database: crash safety, shutdown flush, embedded migrations.
+// The real entry point with a stats database: crash safety and the shutdown flush (the binary's migrations: single-binary.test.ts).
 import { Database } from "bun:sqlite";
 import { afterAll, describe, expect, it } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import OpenAI from "openai";
 import { startFakeAzure, type FakeAzure } from "../_support/fake-azure.ts";
-import { runToExit, spawnProxy } from "../_support/process.ts";
+import { spawnProxy } from "../_support/process.ts";
 import { until } from "../_support/until.ts";
 
 const dirs: string[] = [];
@@ -83,24 +83,5 @@ describe("stats across process lifetimes", () => {
     expect(await proxy.process.exited).toBe(0);
     expect(countRequests(database)).toBe(20);
     expect(proxy.output()).toContain('"msg":"statistics flushed","written":20,"dropped":0');
-  });
-
-  it("applies the embedded migrations from the compiled binary, run from an empty directory", async () => {
-    const outDir = tempDir();
-    const binary = join(outDir, "azure-openai-proxy");
-    const build = await runToExit(["build", "--compile", "server/main.ts", "--outfile", binary], {}, ["bun"]);
-    expect(build.exitCode).toBe(0);
-    await using fake = await startFakeAzure();
-    const { dir, database } = configFor(fake, 3600);
-    const proxy = await spawnProxy(["--config", dir], {}, [binary], tempDir());
-    await sendTraffic(proxy.url, 2);
-    const stats = await (await fetch(`${proxy.url}/stats/`)).json();
-    expect(stats).toMatchObject({ requests: 0 });
-    proxy.process.kill("SIGTERM");
-    expect(await proxy.process.exited).toBe(0);
-    const client = new Database(database, { readonly: true });
-    expect(client.query("SELECT count(*) AS n FROM __drizzle_migrations").get()).toEqual({ n: 1 });
-    expect(client.query("SELECT count(*) AS n FROM requests").get()).toEqual({ n: 2 });
-    client.close();
   });
 });

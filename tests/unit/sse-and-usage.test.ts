@@ -21,18 +21,18 @@ describe("createFrameSplitter", () => {
 describe("inspectFrame", () => {
   it("finds usage in the usage-only frame and marks it", () => {
     const info = inspectFrame(`data: ${JSON.stringify({ id: "c", choices: [], usage })}\n\n`, false);
-    expect(info).toEqual({ done: false, usageOnly: true, usage, text: "", malformed: false });
+    expect(info).toEqual({ done: false, usageOnly: true, usage, text: "", malformed: false, content: true });
   });
 
   it("does not parse frames whose usage is null unless text is wanted", () => {
     const frame = 'data: {"choices":[{"delta":{"content":"Hi"}}],"usage":null}\n\n';
     expect(inspectFrame(frame, false).text).toBe("");
-    expect(inspectFrame(frame, true)).toEqual({ done: false, usageOnly: false, usage: null, text: "Hi", malformed: false });
+    expect(inspectFrame(frame, true)).toEqual({ done: false, usageOnly: false, usage: null, text: "Hi", malformed: false, content: true });
   });
 
   it("handles Azure's empty-choices prompt-filter frame without indexing choices", () => {
     const frame = `data: ${JSON.stringify({ choices: [], created: 0, id: "", model: "", object: "", prompt_filter_results: [] })}\n\n`;
-    expect(inspectFrame(frame, true)).toEqual({ done: false, usageOnly: false, usage: null, text: "", malformed: false });
+    expect(inspectFrame(frame, true)).toEqual({ done: false, usageOnly: false, usage: null, text: "", malformed: false, content: false });
   });
 
   it("reads legacy completion text and [DONE]", () => {
@@ -42,6 +42,12 @@ describe("inspectFrame", () => {
 
   it("flags a malformed frame", () => {
     expect(inspectFrame("data: {not json\n\n", true).malformed).toBe(true);
+  });
+
+  it("tells the role frame (no content yet) from a content frame in the same parse", () => {
+    expect(inspectFrame('data: {"choices":[{"delta":{"role":"assistant","content":""}}]}\n\n', true).content).toBe(false);
+    expect(inspectFrame('data: {"choices":[{"delta":{"content":"Hi"}}]}\n\n', true).content).toBe(true);
+    expect(inspectFrame('data: {"choices":[{"delta":{},"finish_reason":"stop"}]}\n\n', true).content).toBe(true);
   });
 
   it("joins multi-line data fields", () => {
@@ -74,5 +80,12 @@ describe("readUsageFromText", () => {
   it("finds usage in a large body from its tail", () => {
     const body = new TextEncoder().encode(JSON.stringify({ data: [{ embedding: "A".repeat(20_000) }], usage }));
     expect(readUsageFromBody(body)).toEqual(usage);
+  });
+
+  it("reads the usage key in a body, not the word quoted after it, nor a body without one", () => {
+    const encode = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
+    expect(readUsageFromBody(encode({ usage, note: 'the "usage" word', more: '"usage":{"prompt_tokens":99}' }))).toEqual(usage);
+    expect(readUsageFromBody(encode({ choices: [{ message: { content: 'about "usage":{"prompt_tokens":5}' } }] }))).toBeNull();
+    expect(readUsageFromBody(encode({ choices: [] }))).toBeNull();
   });
 });

@@ -94,6 +94,20 @@ describe("rows from records", () => {
     expect(toRollupRows([record(), record({ startedAt: T0 + 60_000 })], 3600)).toHaveLength(1);
   });
 
+  it("groups interleaved requests as it groups runs of alike ones", () => {
+    const a = () => record();
+    const b = () => record({ instance: "west", clientName: "team-b", status: 429, latencyMs: 7 });
+    const interleaved = [a(), b(), a(), b(), a()];
+    const sorted = [a(), a(), a(), b(), b()];
+    const byKey = (rows: ReturnType<typeof toRollupRows>) => [...rows].sort((x, y) => x.instance.localeCompare(y.instance));
+    expect(byKey(toRollupRows(interleaved, 60))).toEqual(byKey(toRollupRows(sorted, 60)));
+    expect(toRollupRows(interleaved, 60).map((row) => row.requests).sort()).toEqual([2, 3]);
+    const latency = (records: ReturnType<typeof record>[]) =>
+      toLatencyRollupRows(records, 60).sort((x, y) => `${x.dimension}${x.value}`.localeCompare(`${y.dimension}${y.value}`));
+    expect(latency(interleaved)).toEqual(latency(sorted));
+    expect(latency(interleaved).find((row) => row.dimension === "key" && row.value === "team-b")?.[`latency_${bucketIndexOf(7)}`]).toBe(2);
+  });
+
   it("counts latency per dimension and time to first byte only where there was one", () => {
     const rows = toLatencyRollupRows([record(), record({ ttfbMs: null, clientName: "team-b" })], 60);
     expect(rows.map((row) => [row.dimension, row.value])).toEqual([

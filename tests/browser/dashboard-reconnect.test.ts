@@ -1,11 +1,11 @@
-// The dashboard's event stream survives a proxy restart: it notices, backs off, reconnects and resyncs from the new snapshot.
+// The dashboard's event stream survives a proxy restart (it notices, backs off, reconnects, resyncs); a switched-off admin API is explained.
 import { describe, expect, it } from "bun:test";
 import { launchChromium } from "../_support/browser.ts";
 import { startFakeAzure } from "../_support/fake-azure.ts";
 import { azureInstances, startProxy } from "../_support/proxy.ts";
 import { until } from "../_support/until.ts";
 
-describe("dashboard event stream", () => {
+describe("dashboard event stream and access", () => {
   it("shows the connection lost while the proxy is down, then reconnects and shows the restarted proxy's fleet", async () => {
     await using azure = await startFakeAzure();
     // No admin token: loopback clients need no session, so the page's access survives the restart.
@@ -35,4 +35,22 @@ describe("dashboard event stream", () => {
       await context.close();
     }
   }, 40_000);
+
+  it("says why there is no dashboard when the admin API is off (production without a token)", async () => {
+    await using azure = await startFakeAzure();
+    await using proxy = await startProxy({
+      config: { health_check: { enabled: false }, instances: azureInstances([{ url: azure.url, apiKey: azure.apiKey }]) },
+      environment: "production",
+    });
+    await using browser = await launchChromium();
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+    try {
+      const page = await context.newPage();
+      await page.goto(`${proxy.url}/dashboard`);
+      await expect(page.getByRole("alert").textContent()).resolves.toContain("The admin API is disabled: no admin.token is configured");
+      expect(await page.getByLabel("Admin token").count()).toBe(0);
+    } finally {
+      await context.close();
+    }
+  }, 30_000);
 });

@@ -1,0 +1,55 @@
+import { describe, expect, it } from "bun:test";
+import { createStreamTap, type StreamTapOptions } from "../../server/proxy/stream-tap.ts";
+
+const frame = (payload: unknown) => `data: ${JSON.stringify(payload)}\n\n`;
+const usage = { prompt_tokens: 12, completion_tokens: 3, total_tokens: 15 };
+const PRELUDE = frame({ choices: [], prompt_filter_results: [{ prompt_index: 0 }] }) + frame({ choices: [{ delta: { role: "assistant", content: "" } }] });
+const CONTENT = ["Hel", "lo", "!"].map((text) => frame({ choices: [{ delta: { content: text } }] })).join("");
+const FINISH = frame({ choices: [{ delta: {}, finish_reason: "stop" }] });
+const USAGE = frame({ choices: [], usage });
+const DONE = "data: [DONE]\n\n";
+const STREAM = PRELUDE + CONTENT + FINISH + USAGE + DONE;
+
+const options: StreamTapOptions = { dropUsageFrame: true, holdDone: false, wantText: false };
+const decoder = new TextDecoder();
+
+/** Feeds the stream in pieces of `size` bytes and returns what the tap forwards. */
+function run(size: number, tapOptions: StreamTapOptions = options) {
+  const tap = createStreamTap(tapOptions);
+  const bytes = new TextEncoder().encode(STREAM);
+  let out = "";
+  for (let at = 0; at < bytes.length; at += size) {
+    const forwarded = tap.process(bytes.slice(at, at + size));
+    if (forwarded) out += decoder.decode(forwarded);
+  }
+  return { tap, out };
+}
+
+describe("stream tap", () => {
+  it("forwards a whole stream in one chunk without the usage frame it asked for itself", () => {
+    const { tap, out } = run(1 << 20);
+    expect(out).toBe(PRELUDE + CONTENT + FINISH + DONE);
+    expect(tap.state).toMatchObject({ usage, sawDone: true, sawContent: true });
+  });
+
+  it("forwards the same bytes whatever the chunking, and counts frames while no usage is known", () => {
+    for (const size of [1, 7, 64, 200]) {
+      const { tap, out } = run(size);
+      expect(out).toBe(PRELUDE + CONTENT + FINISH + DONE);
+      expect(tap.state.usage).toEqual(usage);
+    }
+    // Cut before the usage frame: the content frames (3 pieces + finish) estimate the completion.
+    const tap = createStreamTap(options);
+    tap.process(new TextEncoder().encode(PRELUDE + CONTENT + FINISH));
+    expect(tap.state.usage).toBeNull();
+    expect(tap.state.contentFrames).toBe(4);
+  });
+
+  it("keeps the usage frame when the client asked for it, and returns an unchanged chunk as it came", () => {
+    const tap = createStreamTap({ ...options, dropUsageFrame: false });
+    const first = new TextEncoder().encode(PRELUDE + CONTENT);
+    tap.process(first);
+    const rest = new TextEncoder().encode(FINISH + USAGE + DONE);
+    expect(tap.process(rest)).toBe(rest);
+  });
+});

@@ -2,13 +2,14 @@
 import type { Config } from "./schema.ts";
 
 export function secretsOf(config: Readonly<Config>): string[] {
-  return [
+  const secrets = [
     ...config.instances.map((instance) => instance.api_key),
     ...config.auth.api_keys.map((key) => key.key),
     config.admin.token,
     config.redis.url,
     ...redisUrlSecrets(config.redis.url),
   ].filter((secret) => secret !== "");
+  return [...new Set(secrets)];
 }
 
 /** A redis URL's password can surface on its own, e.g. in a client's error message. */

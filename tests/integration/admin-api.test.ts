@@ -336,6 +336,18 @@ describe("instances and runtime overrides", () => {
     expect(east.sources).toEqual({ enabled: "override", weight: "override", priority: "file", max_tpm: "file", max_rpm: "file" });
   });
 
+  it("never lets the admin API change where an instance's traffic goes", async () => {
+    await using fleet = await startFleet();
+    for (const body of [{ api_base: "http://127.0.0.1:1/" }, { enabled: true, api_base: "http://evil.example/" }, { api_key: "other" }]) {
+      const answer = await admin(fleet.proxy, "PUT", "/admin/instances/east/config", body);
+      expect({ body, status: answer.status }).toEqual({ body, status: 400 });
+    }
+    const { json } = await admin(fleet.proxy, "GET", "/admin/instances");
+    expect((json as { instances: View[] }).instances[0]).toMatchObject({ name: "east", api_base: fleet.east.url, overrides: null });
+    await chat(fleet.proxy);
+    expect(fleet.east.requests.length + fleet.west.requests.length).toBe(1);
+  });
+
   it("rejects bad override bodies with 400 naming the field, and an unknown instance with 404", async () => {
     await using fleet = await startFleet();
     const put = (body: unknown, name = "east") => admin(fleet.proxy, "PUT", `/admin/instances/${name}/config`, body);

@@ -21,7 +21,7 @@ export type UsageSnapshots = {
   refusedUntil(key: string, tokens: number): number | null;
   /** Advisory (reserve decides): refuses only on a recent reply that showed too little room. */
   headroom(key: string, limits: Limits, tokens: number): Headroom;
-  /** Share of the limit in use by the last reply, 0..1; 0 once a window old. */
+  /** Share of the limit in use by the last reply, 0..1, surviving our own reconcile like recentUsage; 0 once a window old. */
   utilisation(key: string, limits: Limits): number;
   /** Tokens left by the last reply (Infinity when not token-limited); the limit itself before any reply. */
   tokensLeft(key: string, limits: Limits): number;
@@ -82,7 +82,9 @@ export function createUsageSnapshots(options: { now: () => number; trustMs: numb
       return { ok: false, until: snapshot.atMs + options.trustMs };
     },
     utilisation(key, limits) {
-      const snapshot = byKey.get(key);
+      // Read what was last seen, not the trusted snapshot: every request's reconcile forgets that one, which would
+      // show an instance in steady use as idle to the gauges and the composite score.
+      const snapshot = lastSeen.get(key);
       if (!snapshot || options.now() - snapshot.atMs > options.windowMs) return 0;
       const tokenShare = limits.tokenLimit === null ? 0 : snapshot.usage.tokens / limits.tokenLimit;
       const requestShare = limits.requestLimit === null ? 0 : snapshot.usage.requests / limits.requestLimit;

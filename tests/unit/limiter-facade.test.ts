@@ -114,6 +114,16 @@ describe("limiter (embedded)", () => {
     expect(limiter.headroom(east, 101)).toEqual({ ok: true });
   });
 
+  it("keeps reporting an instance's utilisation after its requests reconcile, until the window has passed", async () => {
+    const { limiter, clock } = embeddedLimiter();
+    const reserved = await limiter.reserve({ instances: [east], client: null, tokens: 600 });
+    if (!reserved.ok) throw new Error("expected room");
+    limiter.reconcile(reserved.reservation, 300);
+    expect(limiter.utilisation(east)).toBeCloseTo(600 / 1200);
+    clock.now += 60_001;
+    expect(limiter.utilisation(east)).toBe(0);
+  });
+
   it("keeps an instance out of headroom until the retry time its refusal computed", async () => {
     const { limiter, clock } = embeddedLimiter();
     const first = await limiter.reserve({ instances: [east], client: null, tokens: 1000 });

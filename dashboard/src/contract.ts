@@ -1,51 +1,7 @@
-// The admin API's wire types as the dashboard reads them (see the README's admin section); no server imports.
+// The admin API's wire types as the dashboard reads them: the shapes come from server/admin/wire.ts (types only).
 
-export type Tunables = {
-  enabled: boolean;
-  weight: number;
-  priority: number;
-  max_tpm: number | null;
-  max_rpm: number | null;
-};
-
-export type InstanceStatus = "healthy" | "cooldown" | "circuit_open" | "half_open" | "misconfigured" | "probe_down" | "disabled";
-
-export type InstanceView = Tunables & {
-  name: string;
-  provider_type: "azure" | "openai";
-  api_base: string;
-  api_key_masked: string;
-  api_version: string;
-  supported_models: string[];
-  model_deployments: Record<string, string>;
-  file: Tunables;
-  overrides: Partial<Tunables> | null;
-  drift: (keyof Tunables)[];
-  state: {
-    status: InstanceStatus;
-    circuit: "closed" | "open" | "half_open";
-    cooldown_until: number | null;
-    cooldown_reason: string | null;
-    in_flight: number;
-    ewma_latency_ms: number | null;
-    limiter: { tokens_used: number; requests_used: number; max_tpm: number | null; max_rpm: number | null; utilisation: number };
-    azure_remaining: { tokens: number | null; requests: number | null };
-    last_error: { at: number; message: string } | null;
-  };
-};
-
-export type RecentError = { at: number; model: string | null; instance: string | null; status: number; code: string | null; request_id: string };
-
-export type InstanceMetrics = {
-  requests_per_s: number;
-  tokens_per_s: number;
-  latency_p50_ms: number | null;
-  latency_p95_ms: number | null;
-  errors: number;
-  error_rate: number;
-  utilisation: number;
-  in_flight: number;
-};
+export type { InstanceMetrics, InstanceStatus, InstanceView, RecentError, Tunables } from "../../server/admin/wire.ts";
+import type { InstanceMetrics, InstanceView, RecentError } from "../../server/admin/wire.ts";
 
 export type MetricsSample = { at: number; instances: Record<string, InstanceMetrics> };
 

@@ -4,7 +4,9 @@ import { HEARTBEAT_FRAME, createFrameQueue, toSseFrame, type FrameQueue } from "
 import type { InstanceSecond, LiveMetrics } from "./live-metrics.ts";
 import type { InstanceView } from "./views.ts";
 
-export type RecentError = { at: number; model: string; instance: string | null; status: number; code: string | null; request_id: string };
+import type { RecentError } from "./wire.ts";
+
+export type { RecentError };
 
 export type EventHubOptions = {
   bus: EventBus;

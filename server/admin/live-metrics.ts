@@ -1,16 +1,8 @@
 // Per-instance figures for the dashboard's once-a-second metrics frame (pure): fed by settled requests, drained per frame.
 import type { RequestRecord } from "../proxy/request-record.ts";
+import type { InstanceMetrics } from "./wire.ts";
 
-export type InstanceSecond = {
-  requests_per_s: number;
-  tokens_per_s: number;
-  latency_p50_ms: number | null;
-  latency_p95_ms: number | null;
-  errors: number;
-  error_rate: number;
-  utilisation: number;
-  in_flight: number;
-};
+export type InstanceSecond = InstanceMetrics;
 
 type Tally = { attempts: number; tokens: number; errors: number; latencies: number[] };
 

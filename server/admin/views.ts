@@ -2,35 +2,10 @@
 import type { InstanceConfig } from "../config/schema.ts";
 import type { InstanceHealth } from "../health/state.ts";
 import type { InstanceLoad } from "../routing/load.ts";
-import { driftOf, tunablesOf, type TunableField, type Tunables, type TunablesPatch } from "../fleet/tunables.ts";
+import { driftOf, tunablesOf, type TunablesPatch } from "../fleet/tunables.ts";
+import type { InstanceStatus, InstanceView, LimiterUsage } from "./wire.ts";
 
-export type InstanceStatus = "healthy" | "cooldown" | "circuit_open" | "half_open" | "misconfigured" | "probe_down" | "disabled";
-
-export type LimiterUsage = { tokens_used: number; requests_used: number; utilisation: number };
-
-export type InstanceView = Tunables & {
-  name: string;
-  provider_type: "azure" | "openai";
-  api_base: string;
-  api_key_masked: string;
-  api_version: string;
-  supported_models: string[];
-  model_deployments: Record<string, string>;
-  file: Tunables;
-  overrides: TunablesPatch | null;
-  drift: TunableField[];
-  state: {
-    status: InstanceStatus;
-    circuit: "closed" | "open" | "half_open";
-    cooldown_until: number | null;
-    cooldown_reason: string | null;
-    in_flight: number;
-    ewma_latency_ms: number | null;
-    limiter: LimiterUsage & { max_tpm: number | null; max_rpm: number | null };
-    azure_remaining: { tokens: number | null; requests: number | null };
-    last_error: { at: number; message: string } | null;
-  };
-};
+export type { InstanceStatus, InstanceView, LimiterUsage } from "./wire.ts";
 
 export type InstanceViewInput = {
   file: Readonly<InstanceConfig>;

@@ -2,7 +2,9 @@
 import type { InstanceConfig } from "../config/schema.ts";
 import { ProxyError } from "../errors.ts";
 
-export type Tunables = { enabled: boolean; weight: number; priority: number; max_tpm: number | null; max_rpm: number | null };
+import type { Tunables } from "../admin/wire.ts";
+
+export type { Tunables };
 export type TunableField = keyof Tunables;
 export type TunablesPatch = Partial<Tunables>;
 

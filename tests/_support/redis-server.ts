@@ -20,6 +20,11 @@ export type RedisServer = AsyncDisposable & {
   cli(args: string[]): Promise<string>;
 };
 
+/** How many clients are subscribed to a channel: lets a test wait for replicas to listen before it measures. */
+export async function subscribersOf(redis: RedisServer, channel: string): Promise<number> {
+  return Number((await redis.cli(["PUBSUB", "NUMSUB", channel])).trim().split(/\s+/)[1]);
+}
+
 /** A port nothing listens on right now (the OS picks it). */
 export function findFreePort(): number {
   const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });

@@ -3,7 +3,7 @@ import { describe, expect, it } from "bun:test";
 import OpenAI from "openai";
 import { startFakeAzure } from "../_support/fake-azure.ts";
 import { azureInstances, startProxy, type TestProxy } from "../_support/proxy.ts";
-import { startRedisServer } from "../_support/redis-server.ts";
+import { startRedisServer, subscribersOf } from "../_support/redis-server.ts";
 import { until } from "../_support/until.ts";
 
 const ADMIN_TOKEN = "adm-redis-token-0123456789";
@@ -31,7 +31,7 @@ describe("overrides shared through Redis", () => {
     };
     await using one = await startProxy({ config });
     await using two = await startProxy({ config });
-    await until(async () => (await redis.cli(["PUBSUB", "NUMSUB", "aoai-proxy:overrides"])).trim().split(/\s+/)[1] === "2");
+    await until(async () => (await subscribersOf(redis, "aoai-proxy:overrides")) === 2);
 
     const put = await fetch(`${one.url}/admin/instances/east/config`, { method: "PUT", headers: auth, body: JSON.stringify({ enabled: false }) });
     expect(put.status).toBe(200);
@@ -63,7 +63,7 @@ describe("overrides shared through Redis", () => {
         instances: azureInstances([{ url: east.url, apiKey: east.apiKey, name: "east", max_rpm: 10 }]),
       },
     });
-    await until(async () => (await redis.cli(["PUBSUB", "NUMSUB", "aoai-proxy:overrides"])).trim().split(/\s+/)[1] === "1");
+    await until(async () => (await subscribersOf(redis, "aoai-proxy:overrides")) === 1);
     await redis.kill();
     await until(async () => ((await (await fetch(`${proxy.url}/health`)).json()) as { limiter: { degraded: boolean } }).limiter.degraded, { timeoutMs: 5000 });
 
@@ -91,7 +91,7 @@ describe("overrides shared through Redis", () => {
       },
     });
     await until(() => proxy.logLines.some((line) => line.includes("could not read the shared set from Redis")), { timeoutMs: 5000 });
-    await until(async () => (await redis.cli(["PUBSUB", "NUMSUB", "aoai-proxy:overrides"])).trim().split(/\s+/)[1] === "1");
+    await until(async () => (await subscribersOf(redis, "aoai-proxy:overrides")) === 1);
     await redis.cli(["PUBLISH", "aoai-proxy:overrides", "garbage"]);
     await redis.cli(["PUBLISH", "aoai-proxy:overrides", JSON.stringify({ replica: "another", instance: "east" })]);
     await until(() => proxy.logLines.some((line) => line.includes("could not read a change from Redis")), { timeoutMs: 5000 });

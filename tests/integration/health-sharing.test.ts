@@ -3,7 +3,7 @@ import { describe, expect, it } from "bun:test";
 import OpenAI from "openai";
 import { startFakeAzure } from "../_support/fake-azure.ts";
 import { azureInstances, startProxy } from "../_support/proxy.ts";
-import { startRedisServer } from "../_support/redis-server.ts";
+import { startRedisServer, subscribersOf } from "../_support/redis-server.ts";
 import { until } from "../_support/until.ts";
 
 describe("health shared through Redis", () => {
@@ -27,7 +27,7 @@ describe("health shared through Redis", () => {
         messages: [{ role: "user", content: "Hi" }],
       });
     // Wait until both replicas' subscriptions are live, so the test measures propagation, not start-up.
-    await until(async () => (await redis.cli(["PUBSUB", "NUMSUB", "aoai-proxy:health"])).trim().split(/\s+/)[1] === "2");
+    await until(async () => (await subscribersOf(redis, "aoai-proxy:health")) === 2);
 
     east.enqueue({ kind: "status", status: 429, headers: { "retry-after": "30" } });
     await chat(one.url);
@@ -51,7 +51,7 @@ describe("health shared through Redis", () => {
       ]),
     };
     await using one = await startProxy({ config });
-    await until(async () => (await redis.cli(["PUBSUB", "NUMSUB", "aoai-proxy:health"])).trim().split(/\s+/)[1] === "1");
+    await until(async () => (await subscribersOf(redis, "aoai-proxy:health")) === 1);
     east.enqueue({ kind: "status", status: 429, headers: { "retry-after": "30" } });
     await new OpenAI({ baseURL: `${one.url}/v1`, apiKey: "x", maxRetries: 0 }).chat.completions.create({
       model: "gpt-4o",

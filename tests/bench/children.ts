@@ -162,6 +162,29 @@ export function readPeakRssMiB(pid: number): number | null {
   }
 }
 
+/** Clock ticks per second in /proc/<pid>/stat: 100 on every Linux this runs on (USER_HZ). */
+const CLOCK_TICKS_PER_SEC = 100;
+
+/** CPU seconds (user + system, every thread) a live process has used so far, or null where /proc is not available. */
+export function readCpuSeconds(pid: number): number | null {
+  try {
+    return parseCpuSeconds(readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return null;
+  }
+}
+
+/** utime + stime of a /proc/<pid>/stat line, in seconds; null when the line is not one. */
+export function parseCpuSeconds(stat: string): number | null {
+  // The command name may hold spaces and parentheses: fields are counted from after its last ")".
+  const close = stat.lastIndexOf(")");
+  if (close < 0) return null;
+  const fields = stat.slice(close + 2).split(" ");
+  const user = Number(fields[11]);
+  const system = Number(fields[12]);
+  return fields.length > 12 && Number.isInteger(user) && Number.isInteger(system) ? (user + system) / CLOCK_TICKS_PER_SEC : null;
+}
+
 /** The 1-minute load average, or null where /proc is not available. */
 export function readLoadAverage(): number | null {
   try {

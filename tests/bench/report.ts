@@ -6,7 +6,15 @@ import type { StatsQueryResult } from "./stats-db.ts";
 import type { ProbeResult } from "./stream-probe.ts";
 import { VARIANTS, VARIANT_LABELS, type VariantName } from "./variants.ts";
 
-export type LoadStats = { requestsPerSec: number; p50Ms: number; p99Ms: number; errors: number; bytesPerRequest: number };
+export type LoadStats = {
+  requestsPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  errors: number;
+  bytesPerRequest: number;
+  /** The target process's own CPU (every thread) per request under load; NaN where /proc is not available. */
+  cpuUsPerRequest: number;
+};
 export type LatencyStats = { p50Ms: number; p99Ms: number; errors: number };
 export type Cell = { load: LoadStats; c1: LatencyStats; probe: ProbeResult | null };
 export type Grid = Record<ScenarioName, Record<TargetName, Cell>>;
@@ -45,6 +53,8 @@ export type Comparison = {
   addedP50AtC1Ms: number;
   /** Core-0 time per request (1e6 / req/s with the servers' core saturated), proxy minus pass-through. */
   addedCoreUsPerRequest: number;
+  /** The processes' own CPU per request (from /proc), proxy minus pass-through: the simulator's share is not in it. */
+  addedProcessCpuUsPerRequest: number;
   ttfbDiffMs: number | null;
   lastByteDiffMs: number | null;
 };
@@ -133,6 +143,7 @@ export function compare(grid: Grid): Comparison[] {
       passThroughOverDirect: pass.load.requestsPerSec / direct.load.requestsPerSec,
       addedP50AtC1Ms: proxy.c1.p50Ms - pass.c1.p50Ms,
       addedCoreUsPerRequest: coreUs(proxy.load.requestsPerSec) - coreUs(pass.load.requestsPerSec),
+      addedProcessCpuUsPerRequest: proxy.load.cpuUsPerRequest - pass.load.cpuUsPerRequest,
       ttfbDiffMs: proxy.probe && pass.probe ? proxy.probe.ttfbP50Ms - pass.probe.ttfbP50Ms : null,
       lastByteDiffMs: proxy.probe && pass.probe ? proxy.probe.lastP50Ms - pass.probe.lastP50Ms : null,
     };
@@ -253,7 +264,7 @@ export function renderReport(input: ReportInput): string[] {
   const comparisons = compare(result.cells);
   const lines: string[] = [];
   lines.push(`Throughput and latency (medians of ${input.runs} run${input.runs === 1 ? "" : "s"}; ms unless noted)`);
-  const header = ["scenario", "target", "req/s", "spread", "p50", "p99", "µs/req", "c=1 p50", "c=1 p99", "TTFB p50", "TTFB p99", "last p50", "last p99", "errors"];
+  const header = ["scenario", "target", "req/s", "spread", "p50", "p99", "µs/req", "cpu µs", "c=1 p50", "c=1 p99", "TTFB p50", "TTFB p99", "last p50", "last p99", "errors"];
   const rows: string[][] = [header];
   for (const scenario of SCENARIOS) {
     for (const target of TARGETS) {
@@ -266,6 +277,7 @@ export function renderReport(input: ReportInput): string[] {
         num(cell.load.p50Ms, 2),
         num(cell.load.p99Ms, 2),
         num(coreUs(cell.load.requestsPerSec), 1),
+        num(cell.load.cpuUsPerRequest, 1),
         num(cell.c1.p50Ms, 3),
         num(cell.c1.p99Ms, 3),
         num(cell.probe?.ttfbP50Ms, 3),
@@ -280,12 +292,13 @@ export function renderReport(input: ReportInput): string[] {
   lines.push(
     `  req/s, p50, p99: wrk -t1 -c${connections}, last byte · spread: (max − min) ÷ median of req/s over the runs`,
     "  µs/req: 1e6 ÷ req/s, the servers' core time per request (the upstream simulator's share included)",
+    "  cpu µs: the target process's own CPU (user + system, all threads, from /proc) per request under load; steadier than req/s",
     "  c=1: wrk -c1 · TTFB / last: sequential fetch + reader, first body chunk / end of body",
     "",
     "Proxy compared with the trivial pass-through",
   );
   const compareRows: string[][] = [
-    ["scenario", "", "proxy ÷ pass", "proxy ÷ direct", "pass ÷ direct", "added µs/req", "added p50 c=1", "TTFB diff", "last-byte diff"],
+    ["scenario", "", "proxy ÷ pass", "proxy ÷ direct", "pass ÷ direct", "added µs/req", "added cpu µs", "added p50 c=1", "TTFB diff", "last-byte diff"],
   ];
   for (const comparison of comparisons) {
     compareRows.push([
@@ -295,6 +308,7 @@ export function renderReport(input: ReportInput): string[] {
       `${num(comparison.proxyOverDirect, 2)}×`,
       `${num(comparison.passThroughOverDirect, 2)}×`,
       signed(comparison.addedCoreUsPerRequest, 1),
+      signed(comparison.addedProcessCpuUsPerRequest, 1),
       `${signed(comparison.addedP50AtC1Ms, 3)} ms`,
       comparison.ttfbDiffMs === null ? "–" : `${signed(comparison.ttfbDiffMs, 3)} ms`,
       comparison.lastByteDiffMs === null ? "–" : `${signed(comparison.lastByteDiffMs, 3)} ms`,

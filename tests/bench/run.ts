@@ -9,6 +9,7 @@ import {
   killChildrenOnExit,
   pinSelf,
   readLoadAverage,
+  readCpuSeconds,
   readPeakRssMiB,
   runTool,
   startServer,
@@ -47,7 +48,7 @@ import {
 import type { ProbeInput, ProbeResult } from "./stream-probe.ts";
 import { measureStatsQueries } from "./stats-db.ts";
 import { VARIANTS, proxyConfigYaml, type VariantName } from "./variants.ts";
-import { runWrk, writeWrkScript } from "./wrk.ts";
+import { runWrk, writeWrkScript, type WrkRun } from "./wrk.ts";
 
 type Settings = {
   seconds: number;
@@ -99,10 +100,12 @@ type Prepared = {
   scripts: Record<TargetName, string>;
   /** The same request to the second proxy process, the one logging at info; null when that is not measured. */
   info: TargetRequest | null;
+  pids: Record<TargetName, number>;
+  infoPid: number | null;
 };
 
 /** The chat request to each variant proxy, with its wrk script. */
-type PreparedVariant = { name: VariantName; request: TargetRequest; script: string };
+type PreparedVariant = { name: VariantName; request: TargetRequest; script: string; pid: number };
 
 /** Variants are compared with the baseline proxy on this scenario only: it is the one where per-request work shows most. */
 const VARIANT_SCENARIO: ScenarioName = "chat";
@@ -143,20 +146,25 @@ async function probe(request: TargetRequest, requests: number): Promise<ProbeRes
   return JSON.parse(stdout) as ProbeResult;
 }
 
-function toLoad(result: Awaited<ReturnType<typeof runWrk>>): LoadStats {
-  return { requestsPerSec: result.requestsPerSec, p50Ms: result.p50Ms, p99Ms: result.p99Ms, errors: result.errors, bytesPerRequest: result.bytesPerRequest };
+/** wrk at full load against one server process, with that process's own CPU per request read from /proc around it. */
+async function measureLoad(run: WrkRun, pid: number): Promise<LoadStats> {
+  const before = readCpuSeconds(pid);
+  const result = await runWrk(run);
+  const after = readCpuSeconds(pid);
+  const cpuUsPerRequest = before === null || after === null || result.requests === 0 ? Number.NaN : ((after - before) * 1e6) / result.requests;
+  return { requestsPerSec: result.requestsPerSec, p50Ms: result.p50Ms, p99Ms: result.p99Ms, errors: result.errors, bytesPerRequest: result.bytesPerRequest, cpuUsPerRequest };
 }
 
 async function measureOnce(prepared: readonly Prepared[], variants: readonly PreparedVariant[], settings: Settings, run: number): Promise<RunResult> {
   const cells = {} as Grid;
   const variantCells = {} as Record<VariantName, VariantCell>;
   let infoLog: Record<ScenarioName, LoadStats> | null = settings.measureInfoLog ? ({} as Record<ScenarioName, LoadStats>) : null;
-  for (const { scenario, requests, scripts, info } of prepared) {
+  for (const { scenario, requests, scripts, info, pids, infoPid } of prepared) {
     const row = {} as Record<TargetName, Cell>;
     // Targets alternate within a run, so slow drift (thermal, page cache) spreads over all three alike.
     for (const target of TARGETS) {
       const url = requests[target].url;
-      const load = toLoad(await runWrk({ scriptPath: scripts[target], url, connections: settings.connections, seconds: settings.seconds }));
+      const load = await measureLoad({ scriptPath: scripts[target], url, connections: settings.connections, seconds: settings.seconds }, pids[target]);
       const c1 = await runWrk({ scriptPath: scripts[target], url, connections: 1, seconds: settings.latencySeconds });
       const probed = scenario.stream ? await probe(requests[target], settings.probeRequests) : null;
       row[target] = { load, c1: { p50Ms: c1.p50Ms, p99Ms: c1.p99Ms, errors: c1.errors }, probe: probed };
@@ -170,8 +178,8 @@ async function measureOnce(prepared: readonly Prepared[], variants: readonly Pre
       // Right after the baseline proxy's cell, so the comparison spans seconds, not minutes, of drift.
       for (const variant of variants) {
         // Paired with a baseline cell just before it: a neighbour's burst then hits both sides of the ratio alike.
-        const baseline = toLoad(await runWrk({ scriptPath: scripts.proxy, url: requests.proxy.url, connections: settings.connections, seconds: settings.seconds }));
-        const load = toLoad(await runWrk({ scriptPath: variant.script, url: variant.request.url, connections: settings.connections, seconds: settings.seconds }));
+        const baseline = await measureLoad({ scriptPath: scripts.proxy, url: requests.proxy.url, connections: settings.connections, seconds: settings.seconds }, pids.proxy);
+        const load = await measureLoad({ scriptPath: variant.script, url: variant.request.url, connections: settings.connections, seconds: settings.seconds }, variant.pid);
         const c1 = await runWrk({ scriptPath: variant.script, url: variant.request.url, connections: 1, seconds: settings.latencySeconds });
         variantCells[variant.name] = { load, c1: { p50Ms: c1.p50Ms, p99Ms: c1.p99Ms, errors: c1.errors }, baseline };
         progress(
@@ -181,8 +189,8 @@ async function measureOnce(prepared: readonly Prepared[], variants: readonly Pre
         );
       }
     }
-    if (infoLog && info) {
-      const load = toLoad(await runWrk({ scriptPath: scripts.proxy, url: info.url, connections: settings.connections, seconds: settings.seconds }));
+    if (infoLog && info && infoPid !== null) {
+      const load = await measureLoad({ scriptPath: scripts.proxy, url: info.url, connections: settings.connections, seconds: settings.seconds }, infoPid);
       infoLog[scenario.name] = load;
       progress(`run ${run} ${scenario.name.padEnd(10)} proxy (info) ${Math.round(load.requestsPerSec).toString().padStart(6)} req/s`);
     } else {
@@ -262,13 +270,14 @@ async function main(): Promise<void> {
         requests[target] = requestFor(scenario, target, targets[target].url);
         scripts[target] = writeWrkScript(dir, `${scenario.name}-${target}`, requests[target]);
       }
-      return { scenario, requests, scripts, info: infoProxy ? requestFor(scenario, "proxy", infoProxy.url) : null };
+      const pids = { direct: simulator.pid, "pass-through": passThrough.pid, proxy: proxy.pid };
+      return { scenario, requests, scripts, info: infoProxy ? requestFor(scenario, "proxy", infoProxy.url) : null, pids, infoPid: infoProxy?.pid ?? null };
     });
     const variantScenario = prepared.find(({ scenario }) => scenario.name === VARIANT_SCENARIO)?.scenario;
     if (!variantScenario) throw new Error(`no ${VARIANT_SCENARIO} scenario`);
     const variants: PreparedVariant[] = VARIANTS.map((name) => {
       const request = requestFor(variantScenario, "proxy", variantServers[name].url);
-      return { name, request, script: writeWrkScript(dir, `${variantScenario.name}-${name}`, request) };
+      return { name, request, script: writeWrkScript(dir, `${variantScenario.name}-${name}`, request), pid: variantServers[name].pid };
     });
     const sizes = await checkAnswers(prepared, variants);
     progress(`answers checked; bytes: ${Object.entries(sizes).map(([name, bytes]) => `${name}=${bytes}`).join(" ")}`);

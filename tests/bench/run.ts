@@ -48,7 +48,7 @@ import {
 import type { ProbeInput, ProbeResult } from "./stream-probe.ts";
 import { measureStatsQueries } from "./stats-db.ts";
 import { VARIANTS, proxyConfigYaml, type VariantName } from "./variants.ts";
-import { runWrk, writeWrkScript, type WrkRun } from "./wrk.ts";
+import { runWrk, writeWrkScript } from "./wrk.ts";
 
 type Settings = {
   seconds: number;
@@ -146,10 +146,10 @@ async function probe(request: TargetRequest, requests: number): Promise<ProbeRes
   return JSON.parse(stdout) as ProbeResult;
 }
 
-/** wrk at full load against one server process, with that process's own CPU per request read from /proc around it. */
-async function measureLoad(run: WrkRun, pid: number): Promise<LoadStats> {
+/** wrk at full load (settings.connections) against one server process, with that process's own CPU per request read from /proc around it. */
+async function measureLoad(settings: Settings, scriptPath: string, url: string, pid: number): Promise<LoadStats> {
   const before = readCpuSeconds(pid);
-  const result = await runWrk(run);
+  const result = await runWrk({ scriptPath, url, connections: settings.connections, seconds: settings.seconds });
   const after = readCpuSeconds(pid);
   const cpuUsPerRequest = before === null || after === null || result.requests === 0 ? Number.NaN : ((after - before) * 1e6) / result.requests;
   return { requestsPerSec: result.requestsPerSec, p50Ms: result.p50Ms, p99Ms: result.p99Ms, errors: result.errors, bytesPerRequest: result.bytesPerRequest, cpuUsPerRequest };
@@ -164,7 +164,7 @@ async function measureOnce(prepared: readonly Prepared[], variants: readonly Pre
     // Targets alternate within a run, so slow drift (thermal, page cache) spreads over all three alike.
     for (const target of TARGETS) {
       const url = requests[target].url;
-      const load = await measureLoad({ scriptPath: scripts[target], url, connections: settings.connections, seconds: settings.seconds }, pids[target]);
+      const load = await measureLoad(settings, scripts[target], url, pids[target]);
       const c1 = await runWrk({ scriptPath: scripts[target], url, connections: 1, seconds: settings.latencySeconds });
       const probed = scenario.stream ? await probe(requests[target], settings.probeRequests) : null;
       row[target] = { load, c1: { p50Ms: c1.p50Ms, p99Ms: c1.p99Ms, errors: c1.errors }, probe: probed };
@@ -178,8 +178,8 @@ async function measureOnce(prepared: readonly Prepared[], variants: readonly Pre
       // Right after the baseline proxy's cell, so the comparison spans seconds, not minutes, of drift.
       for (const variant of variants) {
         // Paired with a baseline cell just before it: a neighbour's burst then hits both sides of the ratio alike.
-        const baseline = await measureLoad({ scriptPath: scripts.proxy, url: requests.proxy.url, connections: settings.connections, seconds: settings.seconds }, pids.proxy);
-        const load = await measureLoad({ scriptPath: variant.script, url: variant.request.url, connections: settings.connections, seconds: settings.seconds }, variant.pid);
+        const baseline = await measureLoad(settings, scripts.proxy, requests.proxy.url, pids.proxy);
+        const load = await measureLoad(settings, variant.script, variant.request.url, variant.pid);
         const c1 = await runWrk({ scriptPath: variant.script, url: variant.request.url, connections: 1, seconds: settings.latencySeconds });
         variantCells[variant.name] = { load, c1: { p50Ms: c1.p50Ms, p99Ms: c1.p99Ms, errors: c1.errors }, baseline };
         progress(
@@ -190,7 +190,7 @@ async function measureOnce(prepared: readonly Prepared[], variants: readonly Pre
       }
     }
     if (infoLog && info && infoPid !== null) {
-      const load = await measureLoad({ scriptPath: scripts.proxy, url: info.url, connections: settings.connections, seconds: settings.seconds }, infoPid);
+      const load = await measureLoad(settings, scripts.proxy, info.url, infoPid);
       infoLog[scenario.name] = load;
       progress(`run ${run} ${scenario.name.padEnd(10)} proxy (info) ${Math.round(load.requestsPerSec).toString().padStart(6)} req/s`);
     } else {

@@ -44,15 +44,21 @@ end
 `;
 
 /**
- * KEYS: the client's key when ARGV[4] is 1, then one key per candidate instance.
- * ARGV: window_ms, bucket_ms, tokens, has_client, client_tpm, client_rpm, then tpm and rpm per instance.
- * Reply: ok, chosen (1-based, 0 none), now_ms, bucket, retry_after_ms (-1 never), blocked_by (0 none, 1 client,
- * 2 instance), the client's tokens, requests and last bucket, then for each instance checked its tokens, requests,
- * last bucket and retry_after_ms (0 when the request fit there, -1 never).
+ * Check-and-reserve for a batch of reservations, decided one after another (each sees the ones before it), all at
+ * one Redis TIME. The batch is how the client spends one round trip, and one script call, on every reservation that
+ * queued up while the previous batch was in flight.
+ *
+ * KEYS: each reservation's keys in turn: the client's key when it has one, then one key per candidate instance.
+ * ARGV: window_ms, bucket_ms, then per reservation: key_count, tokens, has_client, client_tpm, client_rpm, then tpm
+ * and rpm per instance.
+ * Reply: per reservation, joined with ';': ok, chosen (1-based, 0 none), now_ms, bucket, retry_after_ms (-1 never),
+ * blocked_by (0 none, 1 client, 2 instance), the client's tokens, requests and last bucket, then for each instance
+ * checked its tokens, requests, last bucket and retry_after_ms (0 when the request fit there, -1 never).
+ * One bulk string instead of arrays of integers: the client decodes one value, not dozens.
  */
 export const RESERVE_LUA = `${PRELUDE}
-local need = tonumber(ARGV[3])
-local has_client = ARGV[4] == '1'
+-- The reservation being decided: fits and retry_after read it.
+local need = 0
 
 local function fits(tokens, requests, tpm, rpm)
   return (tpm == 0 or tokens + need <= tpm) and (rpm == 0 or requests + 1 <= rpm)
@@ -100,73 +106,89 @@ local function commit(s)
   redis.call('PEXPIRE', s[4], ttl_ms)
 end
 
-local first_instance = 1
-local client_tpm = tonumber(ARGV[5])
-local client_rpm = tonumber(ARGV[6])
-local client_fits = true
-local client_retry = 0
-local ct, cr, cl, cct, ccr = 0, 0, -1, 0, 0
-if has_client then
-  first_instance = 2
-  ct, cr, cl, cct, ccr = advance(KEYS[1])
-  client_fits = fits(ct, cr, client_tpm, client_rpm)
-  if not client_fits then client_retry = retry_after(KEYS[1], ct, cr, client_tpm, client_rpm) end
-end
-
-local usage = {}
-local chosen = 0
-local instance_retry = -1
-for i = 1, #KEYS - first_instance + 1 do
-  local key = KEYS[first_instance + i - 1]
-  local tpm = tonumber(ARGV[5 + 2 * i])
-  local rpm = tonumber(ARGV[6 + 2 * i])
-  if tpm == 0 and rpm == 0 then
-    table.insert(usage, { 0, 0, -1, key, false, 0, 0, 0 })
-    chosen = i
-    break
-  end
-  local t, r, l, bt, br = advance(key)
-  if fits(t, r, tpm, rpm) then
-    table.insert(usage, { t, r, l, key, true, bt, br, 0 })
-    chosen = i
-    break
-  end
-  local wait = retry_after(key, t, r, tpm, rpm)
-  table.insert(usage, { t, r, l, key, true, bt, br, wait })
-  if wait >= 0 and (instance_retry < 0 or wait < instance_retry) then instance_retry = wait end
-end
-
-local ok = 0
-local retry = 0
-local blocked = 0
-if client_fits and chosen > 0 then
-  ok = 1
+local function reserve(first_key, key_count, first_arg)
+  need = tonumber(ARGV[first_arg])
+  local has_client = ARGV[first_arg + 1] == '1'
+  local first_instance = 1
+  local client_tpm = tonumber(ARGV[first_arg + 2])
+  local client_rpm = tonumber(ARGV[first_arg + 3])
+  local client_fits = true
+  local client_retry = 0
+  local ct, cr, cl, cct, ccr = 0, 0, -1, 0, 0
   if has_client then
-    commit({ ct, cr, cl, KEYS[1], true, cct, ccr })
-    ct, cr, cl = ct + need, cr + 1, current
+    first_instance = 2
+    ct, cr, cl, cct, ccr = advance(KEYS[first_key])
+    client_fits = fits(ct, cr, client_tpm, client_rpm)
+    if not client_fits then client_retry = retry_after(KEYS[first_key], ct, cr, client_tpm, client_rpm) end
   end
-  local picked = usage[chosen]
-  if picked[5] then
-    commit(picked)
-    usage[chosen] = { picked[1] + need, picked[2] + 1, current, picked[4], true, 0, 0, 0 }
+
+  local usage = {}
+  local chosen = 0
+  local instance_retry = -1
+  for i = 1, key_count - first_instance + 1 do
+    local key = KEYS[first_key + first_instance + i - 2]
+    local tpm = tonumber(ARGV[first_arg + 2 + 2 * i])
+    local rpm = tonumber(ARGV[first_arg + 3 + 2 * i])
+    if tpm == 0 and rpm == 0 then
+      table.insert(usage, { 0, 0, -1, key, false, 0, 0, 0 })
+      chosen = i
+      break
+    end
+    local t, r, l, bt, br = advance(key)
+    if fits(t, r, tpm, rpm) then
+      table.insert(usage, { t, r, l, key, true, bt, br, 0 })
+      chosen = i
+      break
+    end
+    local wait = retry_after(key, t, r, tpm, rpm)
+    table.insert(usage, { t, r, l, key, true, bt, br, wait })
+    if wait >= 0 and (instance_retry < 0 or wait < instance_retry) then instance_retry = wait end
   end
-else
-  if client_fits then blocked = 2 else blocked = 1 end
-  local instance_part = instance_retry
-  if chosen > 0 then instance_part = 0 end
-  if client_retry < 0 or instance_part < 0 then retry = -1 else retry = math.max(client_retry, instance_part) end
+
+  local ok = 0
+  local retry = 0
+  local blocked = 0
+  if client_fits and chosen > 0 then
+    ok = 1
+    if has_client then
+      commit({ ct, cr, cl, KEYS[first_key], true, cct, ccr })
+      ct, cr, cl = ct + need, cr + 1, current
+    end
+    local picked = usage[chosen]
+    if picked[5] then
+      commit(picked)
+      usage[chosen] = { picked[1] + need, picked[2] + 1, current, picked[4], true, 0, 0, 0 }
+    end
+  else
+    if client_fits then blocked = 2 else blocked = 1 end
+    local instance_part = instance_retry
+    if chosen > 0 then instance_part = 0 end
+    if client_retry < 0 or instance_part < 0 then retry = -1 else retry = math.max(client_retry, instance_part) end
+  end
+
+  local reply = { ok, chosen, now_ms, current, retry, blocked, ct, cr, cl }
+  for _, entry in ipairs(usage) do
+    table.insert(reply, entry[1])
+    table.insert(reply, entry[2])
+    table.insert(reply, entry[3])
+    table.insert(reply, entry[8])
+  end
+  for i = 1, #reply do reply[i] = string.format('%d', reply[i]) end
+  return table.concat(reply, ',')
 end
 
-local reply = { ok, chosen, now_ms, current, retry, blocked, ct, cr, cl }
-for _, entry in ipairs(usage) do
-  table.insert(reply, entry[1])
-  table.insert(reply, entry[2])
-  table.insert(reply, entry[3])
-  table.insert(reply, entry[8])
+local replies = {}
+local key_at = 1
+local arg_at = 3
+while arg_at <= #ARGV do
+  local key_count = tonumber(ARGV[arg_at])
+  local instances = key_count
+  if ARGV[arg_at + 2] == '1' then instances = key_count - 1 end
+  replies[#replies + 1] = reserve(key_at, key_count, arg_at + 1)
+  key_at = key_at + key_count
+  arg_at = arg_at + 5 + 2 * instances
 end
--- One bulk string instead of an array of integers: the client decodes one value, not a dozen.
-for i = 1, #reply do reply[i] = string.format('%d', reply[i]) end
-return table.concat(reply, ',')
+return table.concat(replies, ';')
 `;
 
 /**

@@ -1,5 +1,6 @@
 // The Redis LimiterStore: one Lua script per check-and-reserve, bounded waits, and a connection that reports its state.
 import { Redis, type Result } from "ioredis";
+import { createBatcher } from "./batcher.ts";
 import { ADJUST_LUA, RESERVE_LUA } from "./redis-scripts.ts";
 import type { AdjustCommand, InstanceUsage, LimiterStore, ReserveCommand, ReserveReply, SubjectSpec } from "./store.ts";
 import { MINUTE_WINDOW, isLimited, type Limits, type WindowParams, type WindowUsage } from "./window.ts";
@@ -26,11 +27,19 @@ export type RedisStoreOptions = {
 };
 
 const FIRST_RECONNECT_DELAY_MS = 50;
+/** Reservations per script call: enough to carry a busy replica's queue, few enough that one call stays short. */
+const MAX_RESERVE_BATCH = 32;
+/** A reservation queued behind a batch that has not come back this long goes out in a batch of its own. */
+const MAX_RESERVE_WAIT_MS = 1;
 
 export class RedisStore implements LimiterStore {
   readonly kind = "redis";
   private readonly redis: Redis;
   private readonly params: WindowParams;
+  private readonly reserves = createBatcher<ReserveCommand, string>((commands) => this.reserveBatch(commands), {
+    maxBatch: MAX_RESERVE_BATCH,
+    maxWaitMs: MAX_RESERVE_WAIT_MS,
+  });
 
   constructor(options: RedisStoreOptions) {
     this.params = options.window ?? MINUTE_WINDOW;
@@ -63,21 +72,29 @@ export class RedisStore implements LimiterStore {
     await this.redis.ping();
   }
 
+  /** Reservations made while a script call is out share the next call: one round trip each way for all of them. */
   async reserve(command: ReserveCommand): Promise<ReserveReply> {
+    return parseReserveReply(await this.reserves.submit(command), command);
+  }
+
+  private async reserveBatch(commands: readonly ReserveCommand[]): Promise<string[]> {
     const keys: string[] = [];
-    const args: (string | number)[] = [this.params.windowMs, this.params.bucketMs, command.tokens];
-    if (isLimitedClient(command.client)) {
-      keys.push(command.client.key);
-      args.push(1, ...limitArgs(command.client.limits));
-    } else {
-      args.push(0, 0, 0);
-    }
-    for (const instance of command.instances) {
-      keys.push(instance.key);
-      args.push(...limitArgs(instance.limits));
+    const args: (string | number)[] = [this.params.windowMs, this.params.bucketMs];
+    for (const command of commands) {
+      if (isLimitedClient(command.client)) {
+        keys.push(command.client.key);
+        args.push(command.instances.length + 1, command.tokens, 1, ...limitArgs(command.client.limits));
+      } else {
+        args.push(command.instances.length, command.tokens, 0, 0, 0);
+      }
+      for (const instance of command.instances) {
+        keys.push(instance.key);
+        args.push(...limitArgs(instance.limits));
+      }
     }
     const reply = await this.redis.limiterReserve(keys.length, ...keys, ...args);
-    return parseReserveReply(reply, command);
+    if (typeof reply !== "string") throw new Error(`unexpected limiter script reply: ${JSON.stringify(reply)}`);
+    return reply.split(";");
   }
 
   async adjust(command: AdjustCommand): Promise<void> {
@@ -106,7 +123,7 @@ function limitArgs(limits: Limits): [number, number] {
   return [limits.tokenLimit ?? 0, limits.requestLimit ?? 0];
 }
 
-/** Reads RESERVE_LUA's reply (integers, comma-joined); anything else is a bug worth failing loudly on. */
+/** Reads one reservation's part of RESERVE_LUA's reply (integers, comma-joined); anything else is a bug worth failing loudly on. */
 export function parseReserveReply(reply: unknown, command: ReserveCommand): ReserveReply {
   // The script joins its integers with commas (one bulk string decodes faster than an array of integers).
   const values: unknown = typeof reply === "string" ? reply.split(",").map(Number) : reply;

@@ -131,6 +131,32 @@ for (const [name, open] of stores) {
       expect(reply).toMatchObject({ ok: false, blockedBy: "instance", retryAfterMs: Infinity });
     });
 
+    it("answers reservations made together, of different shapes, each as if made one after another", async () => {
+      // The Redis store sends the first at once and the rest as one batched script call: each keeps its own answer.
+      const client = subject("client", null, 2);
+      const small = subject("instance", 100);
+      const unlimited = subject("instance", null);
+      const once = subject("instance", null, 1);
+      const replies = await Promise.all([
+        store.reserve({ client, instances: [small, unlimited], tokens: 80 }),
+        store.reserve({ client: null, instances: [small], tokens: 50 }),
+        store.reserve({ client, instances: [small, unlimited], tokens: 10 }),
+        store.reserve({ client, instances: [unlimited], tokens: 1 }),
+        store.reserve({ client: null, instances: [once, small], tokens: 10 }),
+        store.reserve({ client: null, instances: [once, small], tokens: 20 }),
+      ]);
+      expect(replies.map((reply) => (reply.ok ? `chose ${reply.chosen}` : `refused by ${reply.blockedBy}`))).toEqual([
+        "chose 0",
+        "refused by instance",
+        "chose 0",
+        "refused by client",
+        "chose 0",
+        "refused by instance",
+      ]);
+      expect(replies[2]).toMatchObject({ client: { tokens: 90, requests: 2 }, instances: [{ tokens: 90, requests: 2 }] });
+      expect(replies[5]).toMatchObject({ instances: [{ requests: 1 }, { tokens: 90, retryAfterMs: expect.any(Number) }] });
+    });
+
     it("chooses an unlimited instance without counting anything", async () => {
       const reply = await store.reserve({ client: null, instances: [subject("instance", 1), subject("instance", null)], tokens: 5 });
       expect(reply).toMatchObject({ ok: true, chosen: 1, instances: [{ tokens: 0 }, { tokens: 0, requests: 0, last: -1 }] });

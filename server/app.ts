@@ -6,7 +6,7 @@ import { createClientAuthenticator } from "./http/client-auth.ts";
 import { methodGuard } from "./http/method-guard.ts";
 import type { Logger } from "./log.ts";
 import type { RequestRecord, RequestSettled } from "./proxy/request-record.ts";
-import { proxyRoutes } from "./proxy/routes.ts";
+import { nativeProxyRoutes, PROXY_ENDPOINTS, proxyRoutes } from "./proxy/routes.ts";
 import { loadDashboardAssets } from "./dashboard/assets.ts";
 import { dashboardRoutes } from "./dashboard/routes.ts";
 import type { DashboardAsset } from "../dashboard/build.ts";
@@ -22,7 +22,7 @@ import { createRouter } from "./routing/router.ts";
 import { createAdmin } from "./admin/plugin.ts";
 import { createFleet, followClientKeys, followLatest } from "./fleet/fleet.ts";
 import { createMemoryOverrideStore, createSqliteOverrideStore } from "./fleet/override-store.ts";
-import { securityHeaders } from "./http/security-headers.ts";
+import { securityHeaders, withResponseHeaders } from "./http/security-headers.ts";
 import { createAppStats, type StatsDeps } from "./stats/app-stats.ts";
 import { createLifecycle, type Lifecycle } from "./lifecycle.ts";
 
@@ -48,17 +48,7 @@ export type AppDeps = {
   lifecycle?: Lifecycle;
 };
 
-const PROXY_PATHS = [
-  "/v1/chat/completions",
-  "/v1/completions",
-  "/v1/embeddings",
-  "/openai/v1/chat/completions",
-  "/openai/v1/completions",
-  "/openai/v1/embeddings",
-  "/openai/deployments/:deployment/chat/completions",
-  "/openai/deployments/:deployment/completions",
-  "/openai/deployments/:deployment/embeddings",
-].map((path) => ({ path, method: "POST" as const }));
+const PROXY_PATHS = PROXY_ENDPOINTS.map(({ path }) => ({ path, method: "POST" as const }));
 
 export function createApp(deps: AppDeps) {
   const { config, logger } = deps;
@@ -152,9 +142,37 @@ export function createApp(deps: AppDeps) {
     admin.observe(record);
     deps.onRequestSettled?.(record);
   };
-  return new Elysia()
+  const proxy = proxyRoutes({
+    table,
+    auth: followClientKeys(fleet, createClientAuthenticator),
+    maxBodyBytes: config.limits.max_body_bytes,
+    clientIdleTimeoutSec: config.limits.client_idle_timeout,
+    limiter,
+    logger,
+    settle,
+    forward: {
+      fetch: fetchUpstream,
+      now,
+      settle,
+      router,
+      health,
+      load,
+      retryBudget: createRetryBudget(config.routing.retry_budget),
+      limiter,
+      maxAttempts: config.routing.retries + 1,
+      timeoutMs: config.routing.timeout * 1000,
+      firstTokenTimeoutMs: config.routing.first_token_timeout * 1000,
+      streamIdleTimeoutMs: config.routing.stream_idle_timeout * 1000,
+      stopSignal: lifecycle.stopSignal,
+    },
+  });
+  const corsOrigins = () => fleet.current().cors.origins;
+  // The proxied endpoints are also Bun's own routes (they win over Elysia's for the same path); Elysia keeps serving
+  // them through app.handle, a trailing slash, a preflight and a wrong verb.
+  const nativeRoutes = nativeProxyRoutes(proxy.handle, (request, response) => withResponseHeaders(request, response, corsOrigins), logger);
+  return new Elysia({ serve: { routes: nativeRoutes } })
     .use(errorPlugin(logger))
-    .use(securityHeaders({ corsOrigins: () => fleet.current().cors.origins }))
+    .use(securityHeaders({ corsOrigins }))
     .use(admin.guard)
     .get("/health", () => {
       if (lifecycle.draining) return drainingResponse(config.name);
@@ -173,32 +191,7 @@ export function createApp(deps: AppDeps) {
         { headers: { "x-request-id": crypto.randomUUID(), "cache-control": "no-store" } },
       );
     })
-    .use(
-      proxyRoutes({
-        table,
-        auth: followClientKeys(fleet, createClientAuthenticator),
-        maxBodyBytes: config.limits.max_body_bytes,
-        clientIdleTimeoutSec: config.limits.client_idle_timeout,
-        limiter,
-        logger,
-        settle,
-        forward: {
-          fetch: fetchUpstream,
-          now,
-          settle,
-          router,
-          health,
-          load,
-          retryBudget: createRetryBudget(config.routing.retry_budget),
-          limiter,
-          maxAttempts: config.routing.retries + 1,
-          timeoutMs: config.routing.timeout * 1000,
-          firstTokenTimeoutMs: config.routing.first_token_timeout * 1000,
-          streamIdleTimeoutMs: config.routing.stream_idle_timeout * 1000,
-          stopSignal: lifecycle.stopSignal,
-        },
-      }),
-    )
+    .use(proxy.plugin)
     .use(stats.routes)
     .use(dashboardRoutes({ load: deps.loadDashboard ?? loadDashboardAssets, logger }))
     .use(admin.routes)

@@ -61,16 +61,7 @@ export function securityHeaders(options: { corsOrigins: () => readonly string[] 
   return new Elysia({ name: "http.security-headers" })
     .onRequest(({ request }) => preflight(request))
     .mapResponse({ as: "global" }, ({ request, response, set }) => {
-      const pathname = pathnameOf(request.url);
-      const extra: Array<readonly [string, string]> = [...ALWAYS];
-      // A response that chose its own caching or policy (a dashboard asset) keeps it.
-      if (isApiPath(pathname)) extra.push(["cache-control", "no-store"]);
-      else extra.push(["content-security-policy", DASHBOARD_CSP]);
-      const origin = request.headers.get("origin");
-      if (origin !== null) {
-        const cors = corsHeadersFor(pathname, origin, options.corsOrigins());
-        if (cors) extra.push(...Object.entries(cors));
-      }
+      const extra = responseHeadersFor(request, options.corsOrigins);
       if (response instanceof Response) {
         try {
           for (const [name, value] of extra) if (!response.headers.has(name)) response.headers.set(name, value);
@@ -81,4 +72,25 @@ export function securityHeaders(options: { corsOrigins: () => readonly string[] 
       }
       for (const [name, value] of extra) set.headers[name] ??= value;
     });
+}
+
+/** What every response to `request` carries unless it set its own: the ALWAYS pair, caching or CSP, and CORS. */
+export function responseHeadersFor(request: Request, corsOrigins: () => readonly string[]): Array<readonly [string, string]> {
+  const pathname = pathnameOf(request.url);
+  const extra: Array<readonly [string, string]> = [...ALWAYS];
+  // A response that chose its own caching or policy (a dashboard asset) keeps it.
+  if (isApiPath(pathname)) extra.push(["cache-control", "no-store"]);
+  else extra.push(["content-security-policy", DASHBOARD_CSP]);
+  const origin = request.headers.get("origin");
+  if (origin !== null) {
+    const cors = corsHeadersFor(pathname, origin, corsOrigins());
+    if (cors) extra.push(...Object.entries(cors));
+  }
+  return extra;
+}
+
+/** The same headers on a Response the proxy built itself (mutable headers), for handlers that Elysia's hooks do not wrap. */
+export function withResponseHeaders(request: Request, response: Response, corsOrigins: () => readonly string[]): Response {
+  for (const [name, value] of responseHeadersFor(request, corsOrigins)) if (!response.headers.has(name)) response.headers.set(name, value);
+  return response;
 }

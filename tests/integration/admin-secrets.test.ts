@@ -123,6 +123,25 @@ describe("security headers", () => {
         cache: "no-store",
       });
     }
+    // The proxied endpoints are Bun's own routes, outside Elysia's hooks: they add the same headers themselves, on
+    // answers and on errors alike (a trailing slash takes Elysia's route to the same handler).
+    const body = JSON.stringify({ model: "gpt-4o", messages: [{ role: "user", content: "Hi" }] });
+    for (const [path, status, from] of [
+      ["/v1/chat/completions", 200, origin.origin],
+      ["/openai/deployments/no-such-model/chat/completions?api-version=2024-10-21", 404, origin.origin],
+      ["/v1/chat/completions/", 200, origin.origin],
+      ["/v1/chat/completions", 200, "https://evil.example.com"],
+    ] as const) {
+      const response = await fetch(`${proxy.url}${path}`, { method: "POST", headers: { "content-type": "application/json", origin: from }, body });
+      expect({
+        path,
+        status: response.status,
+        nosniff: response.headers.get("x-content-type-options"),
+        referrer: response.headers.get("referrer-policy"),
+        cache: response.headers.get("cache-control"),
+        cors: response.headers.get("access-control-allow-origin"),
+      }).toEqual({ path, status, nosniff: "nosniff", referrer: "no-referrer", cache: "no-store", cors: from === origin.origin ? from : null });
+    }
     expect((await fetch(`${proxy.url}/admin/instances`, { headers: { ...auth, ...origin } })).headers.get("access-control-allow-origin")).toBeNull();
     expect((await fetch(`${proxy.url}/v1/models`, { headers: origin })).headers.get("access-control-allow-origin")).toBe("https://app.example.com");
     expect((await fetch(`${proxy.url}/v1/models`, { headers: { origin: "https://evil.example.com" } })).headers.get("access-control-allow-origin")).toBeNull();

@@ -317,4 +317,32 @@ describe("internal errors", () => {
     const logged = proxy.logLines.map((line) => JSON.parse(line) as Record<string, unknown>).find((line) => line.msg === "request failed inside the proxy");
     expect(logged).toMatchObject({ level: "error", requestId, error: { name: "TypeError" } });
   });
+
+  it("answer OpenAI's 500 with the security headers when a failure escapes the proxy's handler, on Bun's route and on Elysia's", async () => {
+    // The proxy reads the clock before anything else a request does: a clock that throws fails outside handle's own catch.
+    let clockBroken = false;
+    const now = () => {
+      if (clockBroken) throw new Error("clock broke");
+      return Date.now();
+    };
+    await using proxy = await startProxy({ now, config: { instances: azureInstances([{ url: "http://127.0.0.1:9", apiKey: "k" }]) } });
+    clockBroken = true;
+    // The exact path is Bun's own route; a trailing slash reaches the same handler through Elysia.
+    for (const path of ["/v1/chat/completions", "/v1/chat/completions/"]) {
+      const response = await fetch(`${proxy.url}${path}`, { method: "POST", body: JSON.stringify(chat) });
+      const body = (await response.json()) as { error: { code: string } };
+      expect({ path, status: response.status, code: body.error.code, nosniff: response.headers.get("x-content-type-options"), cache: response.headers.get("cache-control") }).toEqual({
+        path,
+        status: 500,
+        code: "internal_error",
+        nosniff: "nosniff",
+        cache: "no-store",
+      });
+      expect(response.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+    }
+    clockBroken = false;
+    const logged = proxy.logLines.map((line) => JSON.parse(line) as Record<string, unknown>).filter((line) => line.msg === "unhandled error");
+    expect(logged).toHaveLength(2);
+    expect(logged[0]).toMatchObject({ level: "error", path: "/v1/chat/completions", error: { message: "clock broke" } });
+  });
 });

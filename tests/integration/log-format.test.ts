@@ -1,6 +1,6 @@
 // The real entry point under a terminal (a pseudo-terminal from util-linux `script`): readable lines instead of JSON.
 import { afterAll, describe, expect, it, setDefaultTimeout } from "bun:test";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { REPO_ROOT } from "../_support/process.ts";
@@ -33,9 +33,29 @@ async function listeningLineOnTerminal(env: Record<string, string>): Promise<str
     }
     return text.split(/\r?\n/).find((line) => line.includes("listening"))!;
   } finally {
+    // `script` runs the proxy in a session of its own and does not pass SIGTERM on; the pty's hangup is a config
+    // reload to the proxy (SIGHUP), so stop the proxy itself, or it outlives the test.
+    for (const pid of descendantsOf(child.pid)) {
+      try {
+        process.kill(pid, "SIGTERM");
+      } catch {
+        // Already gone.
+      }
+    }
     child.kill("SIGTERM");
     await child.exited;
   }
+}
+
+/** Every process below `pid` (children first listed, then theirs), from /proc. */
+function descendantsOf(pid: number): number[] {
+  let children: number[];
+  try {
+    children = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").split(" ").filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+  return children.flatMap((child) => [child, ...descendantsOf(child)]);
 }
 
 describe("log format", () => {

@@ -42,6 +42,8 @@ export type VariantComparison = {
   /** With the feature on ÷ with it off: the variant ÷ the baseline proxy for redis-limiter, the inverse for stats-off. */
   onOverOff: number;
   addedP50AtC1Ms: number;
+  /** The feature's own CPU per request in the proxy process: with it minus without it (steadier than the req/s ratio). */
+  addedCpuUsPerRequest: number;
 };
 
 export type Comparison = {
@@ -126,6 +128,10 @@ export function compareVariants(result: RunResult): VariantComparison[] {
       // The baseline has statistics on: for stats-off the feature's cost is baseline ÷ variant.
       onOverOff: variant === "stats-off" ? 1 / ratio : ratio,
       addedP50AtC1Ms: variant === "stats-off" ? baseline.c1.p50Ms - cell.c1.p50Ms : cell.c1.p50Ms - baseline.c1.p50Ms,
+      addedCpuUsPerRequest:
+        variant === "stats-off"
+          ? cell.baseline.cpuUsPerRequest - cell.load.cpuUsPerRequest
+          : cell.load.cpuUsPerRequest - cell.baseline.cpuUsPerRequest,
     };
   });
 }
@@ -329,7 +335,7 @@ export function renderReport(input: ReportInput): string[] {
   const variantComparisons = compareVariants(result);
   if (variantComparisons.length > 0) {
     lines.push("", `Proxy configurations on ${labels.chat}, c=${connections} (baseline: the proxy as above, stats on, no limiter, measured just before each)`);
-    const variantRows: string[][] = [["configuration", "", "req/s", "baseline req/s", "on ÷ off", "added p50 c=1"]];
+    const variantRows: string[][] = [["configuration", "", "req/s", "baseline req/s", "on ÷ off", "added cpu µs", "added p50 c=1"]];
     for (const comparison of variantComparisons) {
       variantRows.push([
         VARIANT_LABELS[comparison.variant],
@@ -337,11 +343,15 @@ export function renderReport(input: ReportInput): string[] {
         count(comparison.requestsPerSec),
         count(comparison.baselineRequestsPerSec),
         `${num(comparison.onOverOff, 2)}×`,
+        Number.isFinite(comparison.addedCpuUsPerRequest) ? signed(comparison.addedCpuUsPerRequest, 1) : "–",
         `${signed(comparison.addedP50AtC1Ms, 3)} ms`,
       ]);
     }
     lines.push(...alignColumns(variantRows));
-    lines.push("  on ÷ off: throughput with the feature ÷ without it (Redis limiter: variant ÷ baseline; stats: baseline ÷ variant)");
+    lines.push(
+      "  on ÷ off: throughput with the feature ÷ without it (Redis limiter: variant ÷ baseline; stats: baseline ÷ variant)",
+      "  added cpu µs: the proxy process's CPU per request with the feature minus without it",
+    );
   }
   const extras = input.extras;
   if (extras) {

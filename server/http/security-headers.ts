@@ -64,7 +64,7 @@ export function securityHeaders(options: { corsOrigins: () => readonly string[] 
       const extra = responseHeadersFor(request, options.corsOrigins);
       if (response instanceof Response) {
         try {
-          for (const [name, value] of extra) if (!response.headers.has(name)) response.headers.set(name, value);
+          setMissing(response, extra);
           return;
         } catch {
           // Immutable headers (a fetched Response passed through): Elysia's merge below still adds them.
@@ -91,6 +91,10 @@ export function responseHeadersFor(request: Request, corsOrigins: () => readonly
 
 /** The same headers on a Response the proxy built itself (mutable headers), for handlers that Elysia's hooks do not wrap. */
 export function withResponseHeaders(request: Request, response: Response, corsOrigins: () => readonly string[]): Response {
-  for (const [name, value] of responseHeadersFor(request, corsOrigins)) if (!response.headers.has(name)) response.headers.set(name, value);
+  setMissing(response, responseHeadersFor(request, corsOrigins));
   return response;
+}
+
+function setMissing(response: Response, headers: ReadonlyArray<readonly [string, string]>): void {
+  for (const [name, value] of headers) if (!response.headers.has(name)) response.headers.set(name, value);
 }

@@ -1,4 +1,4 @@
-// The Redis LimiterStore: one Lua script per check-and-reserve, bounded waits, and a connection that reports its state.
+// The Redis LimiterStore: one Lua script call per batch of check-and-reserves, bounded waits, and a connection that reports its state.
 import { Redis, type Result } from "ioredis";
 import { createBatcher } from "./batcher.ts";
 import { ADJUST_LUA, RESERVE_LUA } from "./redis-scripts.ts";

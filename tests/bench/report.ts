@@ -120,18 +120,16 @@ export function compareVariants(result: RunResult): VariantComparison[] {
   const baseline = result.cells.chat.proxy;
   return VARIANTS.map((variant) => {
     const cell = variants[variant];
-    const ratio = cell.load.requestsPerSec / cell.baseline.requestsPerSec;
+    const baselineSide = { load: cell.baseline, c1: baseline.c1 };
+    // The baseline has statistics on and no limiter: for stats-off the feature is on in the baseline, off in the variant.
+    const [on, off] = variant === "stats-off" ? [baselineSide, cell] : [cell, baselineSide];
     return {
       variant,
       requestsPerSec: cell.load.requestsPerSec,
       baselineRequestsPerSec: cell.baseline.requestsPerSec,
-      // The baseline has statistics on: for stats-off the feature's cost is baseline ÷ variant.
-      onOverOff: variant === "stats-off" ? 1 / ratio : ratio,
-      addedP50AtC1Ms: variant === "stats-off" ? baseline.c1.p50Ms - cell.c1.p50Ms : cell.c1.p50Ms - baseline.c1.p50Ms,
-      addedCpuUsPerRequest:
-        variant === "stats-off"
-          ? cell.baseline.cpuUsPerRequest - cell.load.cpuUsPerRequest
-          : cell.load.cpuUsPerRequest - cell.baseline.cpuUsPerRequest,
+      onOverOff: on.load.requestsPerSec / off.load.requestsPerSec,
+      addedP50AtC1Ms: on.c1.p50Ms - off.c1.p50Ms,
+      addedCpuUsPerRequest: on.load.cpuUsPerRequest - off.load.cpuUsPerRequest,
     };
   });
 }
@@ -233,7 +231,9 @@ function spreadOf(values: readonly number[]): string {
   return values.length < 2 ? "–" : `±${(50 * spreadRatio(values)).toFixed(0)}%`;
 }
 
+/** "+1.2" / "-0.4"; "–" for a figure that could not be measured (CPU where /proc is missing). */
 function signed(value: number, digits: number): string {
+  if (!Number.isFinite(value)) return "–";
   return `${value >= 0 ? "+" : ""}${value.toFixed(digits)}`;
 }
 
@@ -343,7 +343,7 @@ export function renderReport(input: ReportInput): string[] {
         count(comparison.requestsPerSec),
         count(comparison.baselineRequestsPerSec),
         `${num(comparison.onOverOff, 2)}×`,
-        Number.isFinite(comparison.addedCpuUsPerRequest) ? signed(comparison.addedCpuUsPerRequest, 1) : "–",
+        signed(comparison.addedCpuUsPerRequest, 1),
         `${signed(comparison.addedP50AtC1Ms, 3)} ms`,
       ]);
     }

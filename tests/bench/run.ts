@@ -100,10 +100,9 @@ type Prepared = {
   scenario: Scenario;
   requests: Record<TargetName, TargetRequest>;
   scripts: Record<TargetName, string>;
-  /** The same request to the second proxy process, the one logging at info; null when that is not measured. */
-  info: TargetRequest | null;
+  /** The same request to the second proxy process (the one logging at info) and its pid; null when that is not measured. */
+  info: (TargetRequest & { pid: number }) | null;
   pids: Record<TargetName, number>;
-  infoPid: number | null;
 };
 
 /** The chat request to each variant proxy, with its wrk script. */
@@ -161,7 +160,7 @@ async function measureOnce(prepared: readonly Prepared[], variants: readonly Pre
   const cells = {} as Grid;
   const variantCells = {} as Record<VariantName, VariantCell>;
   let infoLog: Record<ScenarioName, LoadStats> | null = settings.measureInfoLog ? ({} as Record<ScenarioName, LoadStats>) : null;
-  for (const { scenario, requests, scripts, info, pids, infoPid } of prepared) {
+  for (const { scenario, requests, scripts, info, pids } of prepared) {
     const row = {} as Record<TargetName, Cell>;
     // Targets alternate within a run, so slow drift (thermal, page cache) spreads over all three alike.
     for (const target of TARGETS) {
@@ -191,8 +190,8 @@ async function measureOnce(prepared: readonly Prepared[], variants: readonly Pre
         );
       }
     }
-    if (infoLog && info && infoPid !== null) {
-      const load = await measureLoad(settings, scripts.proxy, info.url, infoPid);
+    if (infoLog && info) {
+      const load = await measureLoad(settings, scripts.proxy, info.url, info.pid);
       infoLog[scenario.name] = load;
       progress(`run ${run} ${scenario.name.padEnd(10)} proxy (info) ${Math.round(load.requestsPerSec).toString().padStart(6)} req/s`);
     } else {
@@ -273,7 +272,8 @@ async function main(): Promise<void> {
         scripts[target] = writeWrkScript(dir, `${scenario.name}-${target}`, requests[target]);
       }
       const pids = { direct: simulator.pid, "pass-through": passThrough.pid, proxy: proxy.pid };
-      return { scenario, requests, scripts, info: infoProxy ? requestFor(scenario, "proxy", infoProxy.url) : null, pids, infoPid: infoProxy?.pid ?? null };
+      const info = infoProxy ? { ...requestFor(scenario, "proxy", infoProxy.url), pid: infoProxy.pid } : null;
+      return { scenario, requests, scripts, info, pids };
     });
     const variantScenario = prepared.find(({ scenario }) => scenario.name === VARIANT_SCENARIO)?.scenario;
     if (!variantScenario) throw new Error(`no ${VARIANT_SCENARIO} scenario`);

@@ -312,7 +312,7 @@ async function attemptTarget(
     deps.health.record(name, { type: "success" });
     deps.load.observeLatency(name, deps.now() - attemptStart);
     const ttfbMs = deps.now() - input.startedAt;
-    const body = relayStream({
+    const body = await relayStream({
       reader,
       tap,
       held: first.held,
@@ -345,7 +345,9 @@ async function attemptTarget(
     headers["content-type"] = "text/event-stream";
     headers["cache-control"] = "no-cache";
     headers["x-accel-buffering"] = "no";
-    return { kind: "answer", response: new Response(body, { status: 200, headers }) };
+    // An upstream that had already finished is answered in one piece, as a buffered body is.
+    const answer = body instanceof Uint8Array ? respondWithBytes(body, 200, headers) : new Response(body, { status: 200, headers });
+    return { kind: "answer", response: answer };
   }
 
   let bytes: Uint8Array;

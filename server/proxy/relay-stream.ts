@@ -68,10 +68,79 @@ export type StreamRelayOptions = {
 
 const encoder = new TextEncoder();
 
-export function relayStream(options: StreamRelayOptions): ReadableStream<Uint8Array> {
+/**
+ * How many microtask turns a read may take and still count as ready. Bun settles a read of bytes (or of the end)
+ * its fetch already holds within a turn or two; a read that waits for the network needs an event-loop turn.
+ */
+const READY_WITHIN_TURNS = 4;
+
+type PendingRead = ReturnType<ByteReader["read"]>;
+
+/**
+ * The client's body for an upstream stream whose first content has arrived: the bytes at once when the upstream
+ * had already finished by then (a short answer, or one that arrived in a burst), else a stream relayed frame by
+ * frame. Nothing waits for the network before the first content goes out, so a paced stream loses no time.
+ */
+export async function relayStream(options: StreamRelayOptions): Promise<Uint8Array | ReadableStream<Uint8Array>> {
   const { reader, tap } = options;
   const held = [...options.held];
   let ended = false;
+
+  const end = async (outcome: StreamEnd["outcome"]): Promise<Usage | null> => {
+    if (ended) return null;
+    ended = true;
+    let usage = tap.state.usage;
+    let usageSource: StreamEnd["usageSource"] = usage ? "upstream" : null;
+    if (!usage) {
+      usage = await options.countUsage(tap.state.completionText, tap.state.contentFrames).catch(() => null);
+      usageSource = usage ? (options.countedExactly && outcome === "completed" ? "counted" : "estimated") : null;
+    }
+    options.onEnd({ outcome, usage, usageSource });
+    return usage;
+  };
+
+  /** What follows the upstream's last byte: the counted usage frame and [DONE], or a trailing unterminated frame. */
+  const completedTail = async (): Promise<Uint8Array[]> => {
+    if (options.appendUsageFrame) {
+      const usage = await end("completed");
+      const tail = usage ? [encoder.encode(toSseFrame({ object: options.appendUsageFrame, choices: [], usage }))] : [];
+      tail.push(encoder.encode("data: [DONE]\n\n"));
+      return tail;
+    }
+    const rest = tap.pendingText;
+    await end("completed");
+    return rest.trim() !== "" ? [encoder.encode(rest)] : [];
+  };
+
+  let pendingRead: PendingRead | null = null;
+  for (;;) {
+    const read = reader.read();
+    for (let turn = 0; turn < READY_WITHIN_TURNS && Bun.peek.status(read) === "pending"; turn++) await null;
+    // A read still waiting, or a failed one (the relay below reports a cut in-band), goes on as a stream.
+    if (Bun.peek.status(read) !== "fulfilled") {
+      pendingRead = read;
+      break;
+    }
+    const { value, done } = await read;
+    if (done) {
+      const parts = [...held, ...(await completedTail())];
+      return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+    }
+    const out = tap.process(value);
+    if (out) held.push(out);
+  }
+  return relayFrames(options, held, pendingRead, end, completedTail);
+}
+
+function relayFrames(
+  options: StreamRelayOptions,
+  held: Uint8Array[],
+  firstRead: PendingRead | null,
+  endStream: (outcome: StreamEnd["outcome"]) => Promise<Usage | null>,
+  completedTail: () => Promise<Uint8Array[]>,
+): ReadableStream<Uint8Array> {
+  const { reader, tap } = options;
+  let pendingRead = firstRead;
   let idleExpired = false;
   let stopped = false;
   let pulling = false;
@@ -96,20 +165,13 @@ export function relayStream(options: StreamRelayOptions): ReadableStream<Uint8Ar
   };
   if (options.stopSignal?.aborted) stopForShutdown();
   else options.stopSignal?.addEventListener("abort", stopForShutdown, { once: true });
-
-  const end = async (outcome: StreamEnd["outcome"]): Promise<Usage | null> => {
-    if (ended) return null;
-    ended = true;
+  const release = () => {
     clearTimeout(idleTimer);
     options.stopSignal?.removeEventListener("abort", stopForShutdown);
-    let usage = tap.state.usage;
-    let usageSource: StreamEnd["usageSource"] = usage ? "upstream" : null;
-    if (!usage) {
-      usage = await options.countUsage(tap.state.completionText, tap.state.contentFrames).catch(() => null);
-      usageSource = usage ? (options.countedExactly && outcome === "completed" ? "counted" : "estimated") : null;
-    }
-    options.onEnd({ outcome, usage, usageSource });
-    return usage;
+  };
+  const end = (outcome: StreamEnd["outcome"]): Promise<Usage | null> => {
+    release();
+    return endStream(outcome);
   };
 
   return new ReadableStream<Uint8Array>(
@@ -139,16 +201,12 @@ export function relayStream(options: StreamRelayOptions): ReadableStream<Uint8Ar
     }
     try {
       for (;;) {
-        const { value, done } = await reader.read();
+        const read = pendingRead ?? reader.read();
+        pendingRead = null;
+        const { value, done } = await read;
         if (done) {
-          if (options.appendUsageFrame) {
-            const usage = await end("completed");
-            if (usage) controller.enqueue(encoder.encode(toSseFrame({ object: options.appendUsageFrame, choices: [], usage })));
-            controller.enqueue(encoder.encode("data: [DONE]\n\n"));
-          } else {
-            if (tap.pendingText.trim() !== "") controller.enqueue(encoder.encode(tap.pendingText));
-            await end("completed");
-          }
+          release();
+          for (const chunk of await completedTail()) controller.enqueue(chunk);
           controller.close();
           return;
         }

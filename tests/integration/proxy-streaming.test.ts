@@ -46,6 +46,8 @@ describe("SSE relay", () => {
     expect(await readAll(response)).toBe(expected);
     await until(() => s.proxy.records.length === 1);
     expect(s.proxy.records[0]).toMatchObject({ status: 200, stream: true, usage, usageSource: "upstream" });
+    // The whole stream had arrived by its first content: it goes on in one piece (a length, not chunks).
+    expect(response.headers.get("content-length")).toBe(String(new TextEncoder().encode(expected).byteLength));
   });
 
   it("sends SSE headers and delivers the first frame long before the stream ends", async () => {

@@ -22,7 +22,7 @@ import { createRouter } from "./routing/router.ts";
 import { createAdmin } from "./admin/plugin.ts";
 import { createFleet, followClientKeys, followLatest } from "./fleet/fleet.ts";
 import { createMemoryOverrideStore, createSqliteOverrideStore } from "./fleet/override-store.ts";
-import { securityHeaders, withResponseHeaders } from "./http/security-headers.ts";
+import { proxyAnswerHeaders, securityHeaders } from "./http/security-headers.ts";
 import { createAppStats, type StatsDeps } from "./stats/app-stats.ts";
 import { createLifecycle, type Lifecycle } from "./lifecycle.ts";
 
@@ -142,8 +142,11 @@ export function createApp(deps: AppDeps) {
     admin.observe(record);
     deps.onRequestSettled?.(record);
   };
+  const corsOrigins = () => fleet.current().cors.origins;
+  const answerHeaders = (request: Request) => proxyAnswerHeaders(request, corsOrigins);
   const proxy = proxyRoutes({
     table,
+    answerHeaders,
     auth: followClientKeys(fleet, createClientAuthenticator),
     maxBodyBytes: config.limits.max_body_bytes,
     clientIdleTimeoutSec: config.limits.client_idle_timeout,
@@ -166,10 +169,9 @@ export function createApp(deps: AppDeps) {
       stopSignal: lifecycle.stopSignal,
     },
   });
-  const corsOrigins = () => fleet.current().cors.origins;
   // The proxied endpoints are also Bun's own routes (they win over Elysia's for the same path); Elysia keeps serving
   // them through app.handle, a trailing slash, a preflight and a wrong verb.
-  const nativeRoutes = nativeProxyRoutes(proxy.handle, (request, response) => withResponseHeaders(request, response, corsOrigins), logger);
+  const nativeRoutes = nativeProxyRoutes(proxy.handle, answerHeaders, logger);
   return new Elysia({ serve: { routes: nativeRoutes } })
     .use(errorPlugin(logger))
     .use(securityHeaders({ corsOrigins }))

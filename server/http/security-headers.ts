@@ -89,10 +89,16 @@ export function responseHeadersFor(request: Request, corsOrigins: () => readonly
   return extra;
 }
 
-/** The same headers on a Response the proxy built itself (mutable headers), for handlers that Elysia's hooks do not wrap. */
-export function withResponseHeaders(request: Request, response: Response, corsOrigins: () => readonly string[]): Response {
-  setMissing(response, responseHeadersFor(request, corsOrigins));
-  return response;
+const PROXY_ANSWER_HEADERS: Readonly<Record<string, string>> = Object.freeze({ ...Object.fromEntries(ALWAYS), "cache-control": "no-store" });
+
+/**
+ * What responseHeadersFor adds, for a proxied answer to build in from the start: headers set on a Response after it
+ * is built cost a native call each, and the proxy paths skip the hook that would set them.
+ */
+export function proxyAnswerHeaders(request: Request, corsOrigins: () => readonly string[]): Readonly<Record<string, string>> {
+  const origin = request.headers.get("origin");
+  const cors = origin === null ? null : corsHeadersFor(pathnameOf(request.url), origin, corsOrigins());
+  return cors ? { ...PROXY_ANSWER_HEADERS, ...cors } : PROXY_ANSWER_HEADERS;
 }
 
 function setMissing(response: Response, headers: ReadonlyArray<readonly [string, string]>): void {

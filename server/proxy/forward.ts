@@ -37,6 +37,8 @@ export type ForwardDeps = {
 
 export type ForwardInput = {
   requestId: string;
+  /** Security and CORS headers every answer to this request carries. */
+  answerHeaders: Readonly<Record<string, string>>;
   clientName: string | null;
   startedAt: number;
   endpoint: string;
@@ -91,6 +93,7 @@ export async function forward(input: ForwardInput, deps: ForwardDeps): Promise<R
   };
 
   let rateHeaders: Record<string, string> = {};
+  const errorResponse = (error: ProxyError) => error.toResponse(input.requestId, { ...input.answerHeaders, ...rateHeaders });
   const models = [input.request.model];
   let fallbacksQueued = false;
   let pendingContextError: { response: Response; status: number } | null = null;
@@ -116,7 +119,7 @@ export async function forward(input: ForwardInput, deps: ForwardDeps): Promise<R
       if (isRetry && !retryBudget.tryStartRetry()) {
         const error = finalError(failures, blockedSeen, deps.now(), "The proxy's retry budget is spent: too many requests are being retried at once.");
         settle(request, { status: error.status, errorCode: error.code });
-        return error.toResponse(input.requestId, rateHeaders);
+        return errorResponse(error);
       }
       // One limiter round trip charges the client key and the first candidate with room, together or not at all.
       const reserved = await deps.limiter.reserve({
@@ -130,7 +133,7 @@ export async function forward(input: ForwardInput, deps: ForwardDeps): Promise<R
         if (reserved.scope === "client" || reserved.reason !== "rate_limited") {
           const error = limiterError(reserved.reason, reserved.retryAfterMs, input.client?.name ?? null);
           settle(request, { status: error.status, errorCode: error.code });
-          return error.toResponse(input.requestId, rateHeaders);
+          return errorResponse(error);
         }
         // No candidate has room in the proxy's own window: they wait like throttled instances.
         const until = deps.now() + reserved.retryAfterMs;
@@ -144,11 +147,11 @@ export async function forward(input: ForwardInput, deps: ForwardDeps): Promise<R
       const probe = viaLastResort || plan.probes.has(target.instance.name);
       tried.add(target.instance.name);
       attempts++;
-      const result = await attemptTarget(target, probe, reserved.reservation, request, input, deps, (outcome) => settle(request, outcome));
+      const answerHeaders = { ...input.answerHeaders, ...rateHeaders, "x-request-id": input.requestId };
+      const result = await attemptTarget(target, probe, reserved.reservation, request, input, answerHeaders, deps, (outcome) => settle(request, outcome));
       if (isRetry) retryBudget.retryFinished();
       switch (result.kind) {
         case "answer":
-          for (const [name, value] of Object.entries(rateHeaders)) result.response.headers.set(name, value);
           return result.response;
         case "client_gone":
           settle(request, { status: 499, errorCode: "client_closed_request", clientAborted: true });
@@ -156,7 +159,7 @@ export async function forward(input: ForwardInput, deps: ForwardDeps): Promise<R
         case "stopped": {
           const error = new ProxyError("server_shutting_down", "The proxy is shutting down and stopped this request before an answer arrived.");
           settle(request, { status: error.status, errorCode: error.code });
-          return error.toResponse(input.requestId, rateHeaders);
+          return errorResponse(error);
         }
         case "context_too_long":
           pendingContextError = { response: result.response, status: result.status };
@@ -189,7 +192,7 @@ export async function forward(input: ForwardInput, deps: ForwardDeps): Promise<R
     ? unavailable(blockedSeen, deps.now())
     : finalError(failures, blockedSeen, deps.now());
   settle(input.request, { status: error.status, errorCode: error.code });
-  return error.toResponse(input.requestId, rateHeaders);
+  return errorResponse(error);
 }
 
 /** The limiter refused the caller's own key (or, with redis.on_failure: closed, could not be asked). */
@@ -219,6 +222,8 @@ async function attemptTarget(
   reservation: Reservation,
   request: ProxyRequest,
   input: ForwardInput,
+  /** What the answer carries besides the upstream's relayed headers: our id, security, CORS and rate-limit headers. */
+  answerHeaders: Record<string, string>,
   deps: ForwardDeps,
   settle: (outcome: Outcome) => void,
 ): Promise<AttemptResult> {
@@ -285,7 +290,7 @@ async function attemptTarget(
 
   deps.load.observeRemaining(name, response.headers);
   const outcome = classifyUpstreamStatus(response.status);
-  const headers = pickRelayedHeaders(response.headers, { "x-request-id": input.requestId });
+  const headers = pickRelayedHeaders(response.headers, answerHeaders);
   const answeredBy = {
     instance: name,
     deployment: target.deployment,

@@ -15,6 +15,8 @@ export type ProxyDeps = {
   table: TargetTable;
   auth: ClientAuthenticator;
   maxBodyBytes: number;
+  /** Security and CORS headers for the answer to `request` (see proxyAnswerHeaders). */
+  answerHeaders: (request: Request) => Readonly<Record<string, string>>;
   /** limits.client_idle_timeout, restored once a non-streamed answer is ready. */
   clientIdleTimeoutSec: number;
   logger: Logger;
@@ -44,23 +46,21 @@ export type ProxyHandler = (request: Request, server: BunServer, operation: Oper
 /**
  * The proxied endpoints as Bun's own routes, for Elysia's `serve.routes`: the request goes straight to the handler,
  * without Elysia's per-request hooks (~7 µs of a ~70 µs request on the bench machine). What those hooks add to a
- * proxy response, `decorate` adds; a preflight or a wrong verb is not routed here and still meets them.
+ * response, the handler builds in (ProxyDeps.answerHeaders); a preflight or a wrong verb is not routed here and
+ * still meets them.
  */
-export function nativeProxyRoutes(handle: ProxyHandler, decorate: (request: Request, response: Response) => Response, logger: Logger) {
+export function nativeProxyRoutes(handle: ProxyHandler, answerHeaders: ProxyDeps["answerHeaders"], logger: Logger) {
   const fail = (request: Request, caught: unknown): Response => {
     const requestId = crypto.randomUUID();
     logger.error("unhandled error", { requestId, path: pathnameOf(request.url), error: caught });
-    return decorate(request, toProxyError(caught).toResponse(requestId));
+    return toProxyError(caught).toResponse(requestId, answerHeaders(request));
   };
   const routes: Record<string, { POST: (request: Request & { params?: Record<string, string> }, server: BunServer) => Promise<Response> }> = {};
   for (const { path, operation } of PROXY_ENDPOINTS) {
     routes[path] = {
       POST: (request, server) =>
-        handle(request, server, operation, deploymentIn(request.params)).then(
-          (response) => decorate(request, response),
-          // handle answers its own errors; this is for a bug in it, which must still get OpenAI's shape, not Bun's page.
-          (caught: unknown) => fail(request, caught),
-        ),
+        // handle answers its own errors; this is for a bug in it, which must still get OpenAI's shape, not Bun's page.
+        handle(request, server, operation, deploymentIn(request.params)).catch((caught: unknown) => fail(request, caught)),
     };
   }
   return routes;
@@ -70,6 +70,7 @@ export function proxyRoutes(deps: ProxyDeps) {
   async function handle(request: Request, server: BunServer, operation: Operation, deployment?: string): Promise<Response> {
     const startedAt = deps.forward.now();
     const requestId = crypto.randomUUID();
+    const answerHeaders = deps.answerHeaders(request);
     const endpoint = `/${operation}`;
     let model = "";
     let clientName: string | null = null;
@@ -104,6 +105,7 @@ export function proxyRoutes(deps: ProxyDeps) {
       const response = await forward(
         {
           requestId,
+          answerHeaders,
           clientName,
           startedAt,
           endpoint,
@@ -124,7 +126,7 @@ export function proxyRoutes(deps: ProxyDeps) {
       if (error.status >= 500) deps.logger.error("request failed inside the proxy", { requestId, error: error.cause ?? error });
       const identity = { requestId, startedAt, clientName, model, endpoint, stream: false };
       deps.settle(toRequestRecord(identity, deps.forward.now(), { status: error.status, errorCode: error.code }));
-      return error.toResponse(requestId);
+      return error.toResponse(requestId, answerHeaders);
     }
   }
 

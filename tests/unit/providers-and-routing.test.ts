@@ -1,6 +1,6 @@
 import { describe, expect, it } from "bun:test";
 import { classifyUpstreamStatus, pickRelayedHeaders, readRetryAfterMs, sanitizeUpstreamText } from "../../server/providers/azure/response.ts";
-import { toUpstreamBody, toUpstreamHeaders } from "../../server/providers/azure/request.ts";
+import { toUpstreamBody, toUpstreamHeaders, withIncludeUsage } from "../../server/providers/azure/request.ts";
 import { supportsStreamUsage, toUpstreamUrl } from "../../server/providers/azure/url.ts";
 import { parseProxyRequest } from "../../server/proxy/read-request.ts";
 import { buildTargetTable } from "../../server/routing/targets.ts";
@@ -87,6 +87,14 @@ describe("relayed headers and sanitising", () => {
     });
   });
 
+  it("never lets a relayed header replace the proxy's own rate-limit header for the client key", () => {
+    const upstream = new Headers({ "x-ratelimit-remaining-tokens": "999", "x-ratelimit-remaining-requests": "99" });
+    expect(pickRelayedHeaders(upstream, { "x-ratelimit-remaining-tokens": "10" })).toEqual({
+      "x-ratelimit-remaining-tokens": "10",
+      "x-ratelimit-remaining-requests": "99",
+    });
+  });
+
   it("removes the instance key and host from a relayed body", () => {
     expect(sanitizeUpstreamText("key sk-123456 at res.openai.azure.com", ["sk-123456", "res.openai.azure.com"])).toBe(
       "key [redacted] at [redacted]",
@@ -136,6 +144,24 @@ describe("buildTargetTable", () => {
     const upstream = toUpstreamBody(request, targetsFor("gpt-4o")[0]!);
     expect(upstream.usageInjected).toBe(true);
     expect(JSON.parse(upstream.body as string).stream_options).toEqual({ x: 1, include_usage: true });
+  });
+
+  it("adds include_usage to a body without stream options by splicing its bytes, which stay valid JSON", () => {
+    const text = '{"model":"gpt-4o","messages":[{"role":"user","content":"}"}],"stream":true,"tools":[{"x":{}}]}\n ';
+    const request = parseProxyRequest("chat/completions", new TextEncoder().encode(text));
+    const upstream = toUpstreamBody(request, targetsFor("gpt-4o")[0]!);
+    expect(upstream.usageInjected).toBe(true);
+    const body = upstream.body as Uint8Array;
+    expect(body).toBeInstanceOf(Uint8Array);
+    expect(JSON.parse(new TextDecoder().decode(body))).toEqual({ ...JSON.parse(text), stream_options: { include_usage: true } });
+  });
+
+  it("splices include_usage only into bytes that end as a JSON object", () => {
+    expect(withIncludeUsage(new TextEncoder().encode('{"stream":true}\t\r\n'))).toEqual(
+      new TextEncoder().encode('{"stream":true,"stream_options":{"include_usage":true}}'),
+    );
+    expect(withIncludeUsage(new TextEncoder().encode("[1]"))).toBeNull();
+    expect(withIncludeUsage(new TextEncoder().encode("  "))).toBeNull();
   });
 });
 

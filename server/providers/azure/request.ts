@@ -17,6 +17,10 @@ export function toUpstreamBody(request: ProxyRequest, target: Target): UpstreamB
   if (!rewriteModel && !usageInjected && !usageSynthesized) {
     return { body: request.bytes, usageInjected, usageSynthesized };
   }
+  if (usageInjected && !rewriteModel && request.body.stream_options === undefined) {
+    const spliced = withIncludeUsage(request.bytes);
+    if (spliced) return { body: spliced, usageInjected, usageSynthesized };
+  }
   const body: Record<string, unknown> = { ...request.body };
   if (rewriteModel) body.model = target.deployment;
   if (usageInjected) body.stream_options = { ...asObject(body.stream_options), include_usage: true };
@@ -32,6 +36,22 @@ export function toUpstreamHeaders(target: Target, stream: boolean): Record<strin
     accept: stream ? "text/event-stream" : "application/json",
     [target.authHeader[0]]: target.authHeader[1],
   };
+}
+
+const INCLUDE_USAGE_MEMBER = Buffer.from(',"stream_options":{"include_usage":true}}');
+const CLOSING_BRACE = 0x7d;
+
+/**
+ * The body with include_usage added as its last member, by splicing the bytes rather than re-serialising the
+ * whole request. Only for an object that has no stream_options and at least one member (a stream request has
+ * `stream`); null when the bytes do not end the way a JSON object does.
+ */
+export function withIncludeUsage(bytes: Uint8Array): Uint8Array | null {
+  let end = bytes.length - 1;
+  // JSON's own whitespace may follow the closing brace.
+  while (end >= 0 && (bytes[end] === 0x20 || bytes[end] === 0x0a || bytes[end] === 0x0d || bytes[end] === 0x09)) end--;
+  if (end < 0 || bytes[end] !== CLOSING_BRACE) return null;
+  return Buffer.concat([bytes.subarray(0, end), INCLUDE_USAGE_MEMBER]);
 }
 
 function asObject(value: unknown): Record<string, unknown> {

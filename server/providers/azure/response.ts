@@ -48,10 +48,11 @@ const RELAYED_HEADERS = [
   "openai-processing-ms",
 ] as const;
 
+/** Adds the upstream's useful headers to `into`; the proxy's own (its rate-limit headers for the client key) win. */
 export function pickRelayedHeaders(upstream: Headers, into: Record<string, string>): Record<string, string> {
   for (const name of RELAYED_HEADERS) {
     const value = upstream.get(name);
-    if (value !== null) into[name] = value;
+    if (value !== null) into[name] ??= value;
   }
   // Our own x-request-id identifies the request in our logs; Azure's travels under its own name.
   const upstreamId = upstream.get("x-request-id");

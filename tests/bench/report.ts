@@ -171,9 +171,11 @@ export function checkFloors(
   const of = (scenario: ScenarioName) => comparisons.find((comparison) => comparison.scenario === scenario);
   const chat = of("chat");
   const stream = of("stream");
+  // Rounded down, to three decimals: a ratio just under its floor must not print as the floor next to a FAIL.
+  const ratioText = (value: number | undefined) => (value === undefined ? "n/a" : `${(Math.floor(value * 1000) / 1000).toFixed(3)}×`);
   const ratioFloor = (name: string, value: number | undefined): Floor => ({
     name,
-    measured: value === undefined ? "n/a" : `${value.toFixed(2)}×`,
+    measured: ratioText(value),
     limit: `≥ ${FLOOR_THROUGHPUT_RATIO}×`,
     pass: value !== undefined && value >= FLOOR_THROUGHPUT_RATIO,
   });
@@ -191,7 +193,7 @@ export function checkFloors(
   ];
   const variantFloor = (variant: VariantName, name: string, limit: number): Floor => {
     const value = more.variants.find((comparison) => comparison.variant === variant)?.onOverOff;
-    return { name, measured: value === undefined ? "n/a" : `${value.toFixed(2)}×`, limit: `≥ ${limit}×`, pass: value !== undefined && value >= limit };
+    return { name, measured: ratioText(value), limit: `≥ ${limit}×`, pass: value !== undefined && value >= limit };
   };
   floors.push(variantFloor("redis-limiter", "chat throughput, Redis limiter on ÷ off", FLOOR_LIMITER_RATIO));
   const trips = more.extras?.redisTrips.reservePerRequest;

@@ -61,7 +61,7 @@ export function securityHeaders(options: { corsOrigins: () => readonly string[] 
   return new Elysia({ name: "http.security-headers" })
     .onRequest(({ request }) => preflight(request))
     .mapResponse({ as: "global" }, ({ request, response, set }) => {
-      const extra = responseHeadersFor(request, options.corsOrigins);
+      const extra = Object.entries(responseHeadersFor(request, options.corsOrigins));
       if (response instanceof Response) {
         try {
           setMissing(response, extra);
@@ -74,31 +74,21 @@ export function securityHeaders(options: { corsOrigins: () => readonly string[] 
     });
 }
 
-/** What every response to `request` carries unless it set its own: the ALWAYS pair, caching or CSP, and CORS. */
-export function responseHeadersFor(request: Request, corsOrigins: () => readonly string[]): Array<readonly [string, string]> {
-  const pathname = pathnameOf(request.url);
-  const extra: Array<readonly [string, string]> = [...ALWAYS];
-  // A response that chose its own caching or policy (a dashboard asset) keeps it.
-  if (isApiPath(pathname)) extra.push(["cache-control", "no-store"]);
-  else extra.push(["content-security-policy", DASHBOARD_CSP]);
-  const origin = request.headers.get("origin");
-  if (origin !== null) {
-    const cors = corsHeadersFor(pathname, origin, corsOrigins());
-    if (cors) extra.push(...Object.entries(cors));
-  }
-  return extra;
-}
-
-const PROXY_ANSWER_HEADERS: Readonly<Record<string, string>> = Object.freeze({ ...Object.fromEntries(ALWAYS), "cache-control": "no-store" });
+// A response that chose its own caching or policy (a dashboard asset) keeps it: these are only added where missing.
+const API_HEADERS: Readonly<Record<string, string>> = Object.freeze({ ...Object.fromEntries(ALWAYS), "cache-control": "no-store" });
+const PAGE_HEADERS: Readonly<Record<string, string>> = Object.freeze({ ...Object.fromEntries(ALWAYS), "content-security-policy": DASHBOARD_CSP });
 
 /**
- * What responseHeadersFor adds, for a proxied answer to build in from the start: headers set on a Response after it
- * is built cost a native call each, and the proxy paths skip the hook that would set them.
+ * What every response to `request` carries unless it set its own: the ALWAYS pair, caching or CSP, and CORS. A shared
+ * frozen object when there is no CORS to add; the proxy builds its answers with it (a header set on a finished
+ * Response costs a native call each), the hook below adds it to everything else.
  */
-export function proxyAnswerHeaders(request: Request, corsOrigins: () => readonly string[]): Readonly<Record<string, string>> {
+export function responseHeadersFor(request: Request, corsOrigins: () => readonly string[]): Readonly<Record<string, string>> {
+  const pathname = pathnameOf(request.url);
+  const base = isApiPath(pathname) ? API_HEADERS : PAGE_HEADERS;
   const origin = request.headers.get("origin");
-  const cors = origin === null ? null : corsHeadersFor(pathnameOf(request.url), origin, corsOrigins());
-  return cors ? { ...PROXY_ANSWER_HEADERS, ...cors } : PROXY_ANSWER_HEADERS;
+  const cors = origin === null ? null : corsHeadersFor(pathname, origin, corsOrigins());
+  return cors ? { ...base, ...cors } : base;
 }
 
 function setMissing(response: Response, headers: ReadonlyArray<readonly [string, string]>): void {

@@ -25,11 +25,17 @@ import { createMemoryOverrideStore, createSqliteOverrideStore } from "./fleet/ov
 import { responseHeadersFor, securityHeaders } from "./http/security-headers.ts";
 import { createAppStats, type StatsDeps } from "./stats/app-stats.ts";
 import { createLifecycle, type Lifecycle } from "./lifecycle.ts";
+import type { UpstreamClient } from "./upstream/client.ts";
+import { createFetchUpstreamClient, type FetchFunction } from "./upstream/fetch-client.ts";
+import { createSocketUpstreamClient } from "./upstream/socket-client.ts";
 
 export type AppDeps = {
   config: Readonly<Config>;
   logger: Logger;
-  fetch?: (url: string, init: RequestInit) => Promise<Response>;
+  /** Stands in for the network with a fetch-like function (tests); default: the socket client (see upstream/). */
+  fetch?: FetchFunction;
+  /** How upstream calls are made; main.ts passes the fetch client behind an HTTP(S)_PROXY. */
+  upstream?: UpstreamClient;
   now?: () => number;
   random?: () => number;
   /** Called once per client request when it settles (after the last byte of a stream, or its abort). */
@@ -54,6 +60,7 @@ export function createApp(deps: AppDeps) {
   const { config, logger } = deps;
   const now = deps.now ?? Date.now;
   const fetchUpstream = deps.fetch ?? fetch;
+  const upstream = deps.upstream ?? (deps.fetch ? createFetchUpstreamClient(deps.fetch) : createSocketUpstreamClient());
   // Overrides live in the statistics database when there is one, so they survive a restart.
   const overrideStore = deps.stats?.db ? createSqliteOverrideStore(deps.stats.db) : createMemoryOverrideStore();
   const fleet = createFleet(config, overrideStore.load());
@@ -135,6 +142,7 @@ export function createApp(deps: AppDeps) {
       await admin.stop();
       await healthSync?.close();
       await limiter.close();
+      upstream.close();
     })());
   const settle: RequestSettled = (record) => {
     logger.info("request", accessLogFields(record));
@@ -154,7 +162,7 @@ export function createApp(deps: AppDeps) {
     logger,
     settle,
     forward: {
-      fetch: fetchUpstream,
+      upstream,
       now,
       settle,
       router,

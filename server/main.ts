@@ -11,6 +11,7 @@ import { createLifecycle } from "./lifecycle.ts";
 import { chooseLogFormat, createLogger, parseLogLevel } from "./log.ts";
 import { drainServer } from "./shutdown.ts";
 import { openStats } from "./stats/open.ts";
+import { createFetchUpstreamClient } from "./upstream/fetch-client.ts";
 
 const EXIT_CONFIG = 2;
 const EXIT_FORCED = 1;
@@ -64,6 +65,8 @@ async function main(): Promise<void> {
     stats: stats.deps,
     lifecycle,
     environment: process.env.ENVIRONMENT,
+    // Bun's fetch honours HTTP(S)_PROXY; the socket client connects directly.
+    ...(behindHttpProxy(process.env) ? { upstream: createFetchUpstreamClient(fetch) } : {}),
     // The demo's instances are made at run time, not read from a file: nothing to reload.
     ...(demo ? {} : { loadConfig: () => loadConfig(source), configFiles: loaded.files }),
   });
@@ -114,3 +117,7 @@ async function main(): Promise<void> {
 }
 
 await main();
+
+function behindHttpProxy(env: Record<string, string | undefined>): boolean {
+  return [env.HTTPS_PROXY, env.https_proxy, env.HTTP_PROXY, env.http_proxy].some((value) => value !== undefined && value !== "");
+}

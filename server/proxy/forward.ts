@@ -4,12 +4,13 @@ import type { HealthRegistry } from "../health/registry.ts";
 import type { LimitedClient, Limiter, Reservation } from "../limiter/limiter.ts";
 import type { TokenEstimate } from "../limiter/estimate.ts";
 import { classifyUpstreamStatus, pickRelayedHeaders, readRetryAfterMs, sanitizeUpstreamText } from "../providers/azure/response.ts";
-import { toUpstreamBody, toUpstreamHeaders } from "../providers/azure/request.ts";
+import { toUpstreamBody } from "../providers/azure/request.ts";
 import type { LoadTracker } from "../routing/load.ts";
 import { isOnlyThrottled, pickLastResort, soonestRecovery, type Plan } from "../routing/plan.ts";
 import type { RetryBudget } from "../routing/retry-budget.ts";
 import type { Router } from "../routing/router.ts";
 import type { Target } from "../routing/targets.ts";
+import type { UpstreamClient, UpstreamResponse } from "../upstream/client.ts";
 import { countChatPromptTokens, countPromptListTokens, countTextTokens } from "../tokens/count.ts";
 import type { ProxyRequest } from "./read-request.ts";
 import { awaitFirstContent, relayStream } from "./relay-stream.ts";
@@ -19,7 +20,7 @@ import { createStreamTap } from "./stream-tap.ts";
 import { readUsageFromBody, type Usage } from "./usage.ts";
 
 export type ForwardDeps = {
-  fetch: (url: string, init: RequestInit) => Promise<Response>;
+  upstream: UpstreamClient;
   now: () => number;
   settle: RequestSettled;
   router: Router;
@@ -232,24 +233,28 @@ async function attemptTarget(
   if (probe) deps.health.takeProbe(name);
   deps.load.started(name);
   const upstream = toUpstreamBody(request, target);
-  const controller = new AbortController();
-  const abortFromClient = () => controller.abort();
-  input.clientSignal.addEventListener("abort", abortFromClient, { once: true });
-  deps.stopSignal?.addEventListener("abort", abortFromClient, { once: true });
-  // A retry that starts after the drain deadline stops at once (an aborted signal fires no more events).
-  if (deps.stopSignal?.aborted) controller.abort();
+  const call = deps.upstream.post({
+    url: target.urls[request.operation],
+    headers: request.stream ? target.upstreamHeaders.stream : target.upstreamHeaders.json,
+    body: upstream.body,
+  });
+  const abortCall = () => call.abort();
+  input.clientSignal.addEventListener("abort", abortCall, { once: true });
+  deps.stopSignal?.addEventListener("abort", abortCall, { once: true });
+  // A client gone already, or a retry that starts after the drain deadline, stops at once (an aborted signal fires no more events).
+  if (input.clientSignal.aborted || deps.stopSignal?.aborted) call.abort();
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;
-    controller.abort();
+    call.abort();
   }, deps.timeoutMs);
   let finished = false;
   const finish = () => {
     if (finished) return;
     finished = true;
     clearTimeout(timer);
-    input.clientSignal.removeEventListener("abort", abortFromClient);
-    deps.stopSignal?.removeEventListener("abort", abortFromClient);
+    input.clientSignal.removeEventListener("abort", abortCall);
+    deps.stopSignal?.removeEventListener("abort", abortCall);
     deps.load.finished(name);
   };
   const failed = (reason: FailedAttempt["reason"], status: number | null, detail: string, retryAfterMs?: number): AttemptResult => {
@@ -271,16 +276,9 @@ async function attemptTarget(
   /** The attempt was aborted by the client or by the drain deadline rather than failing. */
   const isAbandoned = () => input.clientSignal.aborted || deps.stopSignal?.aborted === true;
 
-  let response: Response;
+  let response: UpstreamResponse;
   try {
-    response = await deps.fetch(target.urls[request.operation], {
-      method: "POST",
-      headers: toUpstreamHeaders(target, request.stream),
-      body: upstream.body,
-      signal: controller.signal,
-      // A redirect would carry the instance's key to another host.
-      redirect: "manual",
-    });
+    response = await call.response;
   } catch {
     if (isAbandoned()) return abandon();
     return timedOut
@@ -298,15 +296,15 @@ async function attemptTarget(
     region: response.headers.get("x-ms-region"),
   };
 
-  if (outcome === "success" && request.stream && response.body) {
+  if (outcome === "success" && request.stream) {
     clearTimeout(timer);
     const tap = createStreamTap({
       dropUsageFrame: upstream.usageInjected,
       holdDone: upstream.usageSynthesized,
       wantText: !target.streamUsage,
     });
-    const reader = response.body.getReader();
-    const first = await awaitFirstContent(reader, tap, deps.firstTokenTimeoutMs, () => controller.abort());
+    const reader = response.body;
+    const first = await awaitFirstContent(reader, tap, deps.firstTokenTimeoutMs, abortCall);
     if (!first.ok) {
       void reader.cancel().catch(() => {});
       if (isAbandoned()) return abandon();
@@ -327,7 +325,7 @@ async function attemptTarget(
       idleTimeoutMs: deps.streamIdleTimeoutMs,
       stopSignal: deps.stopSignal,
       closeClient: input.closeClient,
-      abortUpstream: () => controller.abort(),
+      abortUpstream: abortCall,
       onEnd: (end) => {
         finish();
         deps.limiter.reconcile(reservation, end.usage?.total_tokens ?? input.estimate.promptTokens);
@@ -357,7 +355,7 @@ async function attemptTarget(
 
   let bytes: Uint8Array;
   try {
-    bytes = new Uint8Array(await response.arrayBuffer());
+    bytes = await response.body.bytes();
   } catch {
     if (isAbandoned()) return abandon();
     return timedOut ? failed("timeout", response.status, "body not complete in time") : failed("connection_error", response.status, "body cut");

@@ -4,9 +4,10 @@ import { ProxyError } from "../errors.ts";
 import { toSseFrame } from "./sse.ts";
 import type { StreamTap } from "./stream-tap.ts";
 import type { Usage } from "./usage.ts";
+import type { BodyReader } from "../upstream/body-queue.ts";
 
-/** The part of a stream reader the relay uses (Bun's reader type carries extras a plain reader lacks). */
-export type ByteReader = Pick<ReadableStreamDefaultReader<Uint8Array>, "read" | "cancel">;
+/** The part of an upstream body the relay uses. */
+export type ByteReader = Pick<BodyReader, "read" | "cancel">;
 
 export type FirstContent =
   | { ok: true; held: Uint8Array[] }

@@ -1,4 +1,5 @@
 // Live load figures per instance that strategies weigh: requests in flight, EWMA latency, Azure's remaining quota.
+import type { HeaderLookup } from "../upstream/client.ts";
 
 export type InstanceLoad = {
   inFlight: number;
@@ -16,7 +17,7 @@ export type LoadTracker = {
   started(instance: string): void;
   finished(instance: string): void;
   observeLatency(instance: string, latencyMs: number): void;
-  observeRemaining(instance: string, headers: Headers): void;
+  observeRemaining(instance: string, headers: HeaderLookup): void;
   snapshot(): ReadonlyMap<string, InstanceLoad>;
 };
 

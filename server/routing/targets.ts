@@ -8,6 +8,7 @@ import {
   toUpstreamUrl,
   type Operation,
 } from "../providers/azure/url.ts";
+import { toUpstreamHeaders } from "../providers/azure/request.ts";
 
 export type Target = {
   instance: Readonly<InstanceConfig>;
@@ -21,6 +22,8 @@ export type Target = {
   streamUsage: boolean;
   /** Strings that must never leave the proxy in a relayed upstream body. */
   secrets: readonly string[];
+  /** What every call to this target sends besides the body, for a buffered and a streamed answer. */
+  upstreamHeaders: { readonly json: Readonly<Record<string, string>>; readonly stream: Readonly<Record<string, string>> };
 };
 
 export type TargetTable = {
@@ -55,14 +58,17 @@ function buildTarget(instance: Readonly<InstanceConfig>, model: string, configSe
   const urls = Object.fromEntries(
     OPERATIONS.map((operation) => [operation, toUpstreamUrl(instance, operation, deployment)]),
   ) as Record<Operation, string>;
+  const authHeader = toAuthHeader(instance);
   return {
     instance,
     model,
     deployment,
     urls,
-    authHeader: toAuthHeader(instance),
+    authHeader,
     modelInBody: isModelInBody(instance),
     streamUsage: supportsStreamUsage(instance),
     secrets: [...new Set([instance.api_key, new URL(instance.api_base).host, ...configSecrets])],
+    // Frozen and shared by every call: the upstream client serialises each headers object once.
+    upstreamHeaders: { json: toUpstreamHeaders(authHeader, false), stream: toUpstreamHeaders(authHeader, true) },
   };
 }

@@ -132,8 +132,8 @@ describe("buildTargetTable", () => {
       }),
     ).byModel.get("gpt-4o")![0]!;
     expect(JSON.parse(toUpstreamBody(aliased, v1WithMapping).body as string).model).toBe("prod-4o");
-    expect(toUpstreamHeaders(a!, false)).toEqual({ "content-type": "application/json", accept: "application/json", "api-key": "ka" });
-    expect(toUpstreamHeaders(b!, true)).toEqual({ "content-type": "application/json", accept: "text/event-stream", authorization: "Bearer kb" });
+    expect(toUpstreamHeaders(a!.authHeader, false)).toEqual({ "content-type": "application/json", accept: "application/json", "api-key": "ka" });
+    expect(toUpstreamHeaders(b!.authHeader, true)).toEqual({ "content-type": "application/json", accept: "text/event-stream", authorization: "Bearer kb" });
   });
 
   it("asks for usage on streams for our accounting, keeping the client's other stream options", () => {

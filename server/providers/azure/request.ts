@@ -30,12 +30,12 @@ export function toUpstreamBody(request: ProxyRequest, target: Target): UpstreamB
 }
 
 /** Only what the upstream needs: the client's own credentials and headers never travel on. */
-export function toUpstreamHeaders(target: Target, stream: boolean): Record<string, string> {
-  return {
+export function toUpstreamHeaders(authHeader: readonly [string, string], stream: boolean): Readonly<Record<string, string>> {
+  return Object.freeze({
     "content-type": "application/json",
     accept: stream ? "text/event-stream" : "application/json",
-    [target.authHeader[0]]: target.authHeader[1],
-  };
+    [authHeader[0]]: authHeader[1],
+  });
 }
 
 const INCLUDE_USAGE_MEMBER = Buffer.from(',"stream_options":{"include_usage":true}}');

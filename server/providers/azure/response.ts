@@ -1,4 +1,5 @@
 // Reads an upstream answer: what kind of outcome it is, how long to back off, and which headers the client may see.
+import type { HeaderLookup } from "../../upstream/client.ts";
 
 export type UpstreamOutcome =
   | "success"
@@ -25,7 +26,7 @@ export function isRetryable(outcome: UpstreamOutcome): boolean {
 }
 
 /** Precedence from Azure's docs: retry-after-ms, then x-ms-retry-after-ms, then retry-after (seconds). */
-export function readRetryAfterMs(headers: Headers): number | undefined {
+export function readRetryAfterMs(headers: HeaderLookup): number | undefined {
   for (const [name, scale] of [
     ["retry-after-ms", 1],
     ["x-ms-retry-after-ms", 1],
@@ -49,7 +50,7 @@ const RELAYED_HEADERS = [
 ] as const;
 
 /** Adds the upstream's useful headers to `into`; the proxy's own (its rate-limit headers for the client key) win. */
-export function pickRelayedHeaders(upstream: Headers, into: Record<string, string>): Record<string, string> {
+export function pickRelayedHeaders(upstream: HeaderLookup, into: Record<string, string>): Record<string, string> {
   for (const name of RELAYED_HEADERS) {
     const value = upstream.get(name);
     if (value !== null) into[name] ??= value;

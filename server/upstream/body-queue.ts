@@ -74,6 +74,10 @@ export function createBodyQueue(flow: BodyFlow): BodyQueue {
         cancelled = true;
         chunks = [];
         flow.cancel();
+        // Nothing more will arrive to settle a waiting read: it ends here, as a stream reader's would.
+        const waiting = waiter;
+        waiter = null;
+        waiting?.resolve(DONE);
       }
       return Promise.resolve();
     },

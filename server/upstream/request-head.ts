@@ -68,16 +68,18 @@ function parseTarget(url: string): RequestTarget {
 
 function headerBlockOf(headers: Readonly<Record<string, string>>): string {
   let block = "";
+  let hasAcceptEncoding = false;
   for (const name in headers) {
     const value = headers[name]!;
     // A line break in a configured key would let it add headers of its own.
     if (UNSAFE_HEADER_TEXT.test(name) || UNSAFE_HEADER_TEXT.test(value)) throw new TypeError(`header ${JSON.stringify(name)} holds a line break`);
     const lower = name.toLowerCase();
+    if (lower === "accept-encoding") hasAcceptEncoding = true;
     if (lower === "host" || lower === "content-length" || lower === "transfer-encoding" || lower === "connection") continue;
     block += `${name}: ${value}\r\n`;
   }
   // Without it a server may compress, and the proxy reads usage from the body.
-  if (!("accept-encoding" in headers)) block += "accept-encoding: identity\r\n";
+  if (!hasAcceptEncoding) block += "accept-encoding: identity\r\n";
   return block;
 }
 

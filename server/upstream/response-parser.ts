@@ -61,34 +61,30 @@ export function createResponseParser(events: ParserEvents): ResponseParser {
     events.end();
   };
 
-  /** Starts the body of a final (non-1xx) response. */
+  /** Starts the body of a final (non-1xx) response; head.keepAlive is final before the head event. */
   const startBody = (head: ResponseHead, version: string) => {
     const { status, headers } = head;
     const transferEncoding = headers.get("transfer-encoding");
     const contentLength = headers.get("content-length");
     if (version === "0" && !/\bkeep-alive\b/i.test(headers.get("connection") ?? "")) head.keepAlive = false;
-    events.head(head);
-    if (status === 204 || status === 304) return finish();
-    if (transferEncoding !== null) {
+    let next: State;
+    if (status === 204 || status === 304) next = State.Done;
+    else if (transferEncoding !== null) {
       // A length next to a transfer coding is a smuggling vector: the coding wins, and the connection is not reused.
       if (contentLength !== null) head.keepAlive = false;
-      if (/(?:^|,)\s*chunked\s*$/i.test(transferEncoding)) {
-        state = State.ChunkSize;
-        return;
-      }
-      head.keepAlive = false;
-      state = State.UntilClose;
-      return;
-    }
-    if (contentLength !== null) {
+      next = /(?:^|,)\s*chunked\s*$/i.test(transferEncoding) ? State.ChunkSize : State.UntilClose;
+      if (next === State.UntilClose) head.keepAlive = false;
+    } else if (contentLength !== null) {
       if (!/^\d{1,15}$/.test(contentLength)) throw new ResponseParseError(`invalid content-length "${contentLength.slice(0, 40)}"`);
       remaining = Number(contentLength);
-      if (remaining === 0) return finish();
-      state = State.Fixed;
-      return;
+      next = remaining === 0 ? State.Done : State.Fixed;
+    } else {
+      head.keepAlive = false;
+      next = State.UntilClose;
     }
-    head.keepAlive = false;
-    state = State.UntilClose;
+    events.head(head);
+    if (next === State.Done) finish();
+    else state = next;
   };
 
   return {
@@ -117,6 +113,8 @@ export function createResponseParser(events: ParserEvents): ResponseParser {
               waitForMore(MAX_HEAD_BYTES, "response head");
               break;
             }
+            // The same limit whether the head came in pieces (checked above) or in one read.
+            if (end + HEAD_END.length - at > MAX_HEAD_BYTES) throw new ResponseParseError(`response head longer than ${MAX_HEAD_BYTES} bytes`);
             const { head, version } = parseHead(buf.toString("latin1", at, end));
             at = end + 4;
             // 100 Continue and other interim answers precede the real one.

@@ -26,6 +26,8 @@ type Connection = {
   idleLimitMs: number;
   /** Request bytes the socket has not taken yet. */
   outbox: Uint8Array | null;
+  /** Why the server's certificate was refused: a clearer reason than the close that follows. */
+  tlsError: Error | null;
 };
 
 type Exchange = {
@@ -130,6 +132,12 @@ export function createSocketUpstreamClient(options: SocketClientOptions = {}): U
     close(socket, error) {
       closed(socket.data, error);
     },
+    handshake(socket, _success, authorizationError) {
+      // Certificates are always verified: a refused one ends the connection here, whatever the defaults.
+      if (!authorizationError) return;
+      socket.data.tlsError = authorizationError;
+      socket.terminate();
+    },
     error(socket, error) {
       closed(socket.data, error);
       socket.terminate();
@@ -152,7 +160,7 @@ export function createSocketUpstreamClient(options: SocketClientOptions = {}): U
         connect(exchange);
         return;
       }
-      fail(exchange, error ?? (parseError as Error));
+      fail(exchange, connection.tlsError ?? error ?? (parseError as Error));
     }
   };
 
@@ -167,6 +175,7 @@ export function createSocketUpstreamClient(options: SocketClientOptions = {}): U
       idleSince: 0,
       idleLimitMs: idleTimeoutMs,
       outbox: null,
+      tlsError: null,
     };
     const tls = target.tls ? { ...(target.serverName ? { serverName: target.serverName } : {}), ...options.tls } : undefined;
     Bun.connect<Connection>({ hostname: target.hostname, port: target.port, tls, data: connection, socket: handlers }).then(

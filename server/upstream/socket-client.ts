@@ -178,7 +178,15 @@ export function createSocketUpstreamClient(options: SocketClientOptions = {}): U
       tlsError: null,
     };
     const tls = target.tls ? { ...(target.serverName ? { serverName: target.serverName } : {}), ...options.tls } : undefined;
-    Bun.connect<Connection>({ hostname: target.hostname, port: target.port, tls, data: connection, socket: handlers }).then(
+    let connecting: Promise<Socket<Connection>>;
+    try {
+      connecting = Bun.connect<Connection>({ hostname: target.hostname, port: target.port, tls, data: connection, socket: handlers });
+    } catch (error) {
+      // Bun refuses some addresses before trying them; the attempt fails like a refused connection.
+      fail(exchange, error as Error);
+      return;
+    }
+    connecting.then(
       (socket) => {
         connection.socket = socket;
         if (exchange.aborted) return destroy(connection);

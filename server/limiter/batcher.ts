@@ -10,6 +10,11 @@ export type BatcherOptions = {
    * that stalls must not hold later calls for its timeout plus theirs.
    */
   maxWaitMs: number;
+  /**
+   * Hold a call made with nothing in flight until the end of this event-loop turn, so the requests one turn
+   * dispatches share a batch instead of the first going alone and the rest waiting a round trip behind it.
+   */
+  gatherWithinTurn?: boolean;
 };
 
 type Waiting<Item, Result> = { item: Item; resolve: (result: Result) => void; reject: (error: unknown) => void };
@@ -22,6 +27,7 @@ export function createBatcher<Item, Result>(send: BatchSend<Item, Result>, optio
   const queue: Waiting<Item, Result>[] = [];
   let inFlight = 0;
   let timer: ReturnType<typeof setTimeout> | null = null;
+  let gathering = false;
 
   const sendQueued = () => {
     if (timer !== null) {
@@ -56,7 +62,16 @@ export function createBatcher<Item, Result>(send: BatchSend<Item, Result>, optio
     submit(item: Item): Promise<Result> {
       return new Promise<Result>((resolve, reject) => {
         queue.push({ item, resolve, reject });
-        if (inFlight === 0 || queue.length >= options.maxBatch) sendQueued();
+        if (queue.length >= options.maxBatch) sendQueued();
+        else if (inFlight === 0 && options.gatherWithinTurn) {
+          if (!gathering) {
+            gathering = true;
+            setImmediate(() => {
+              gathering = false;
+              if (inFlight === 0) sendQueued();
+            });
+          }
+        } else if (inFlight === 0) sendQueued();
         else if (timer === null) timer = setTimeout(sendQueued, options.maxWaitMs);
       });
     },

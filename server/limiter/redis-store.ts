@@ -39,6 +39,7 @@ export class RedisStore implements LimiterStore {
   private readonly reserves = createBatcher<ReserveCommand, string>((commands) => this.reserveBatch(commands), {
     maxBatch: MAX_RESERVE_BATCH,
     maxWaitMs: MAX_RESERVE_WAIT_MS,
+    gatherWithinTurn: true,
   });
 
   constructor(options: RedisStoreOptions) {

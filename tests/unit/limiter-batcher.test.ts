@@ -27,6 +27,23 @@ describe("batcher", () => {
     expect(await result).toBe("r1");
   });
 
+  it("with gatherWithinTurn, sends the calls of one event-loop turn as one batch at the turn's end", async () => {
+    const sender = manualSender();
+    const batcher = createBatcher(sender.send, { maxBatch: 8, maxWaitMs: 1000, gatherWithinTurn: true });
+    const results = [1, 2, 3].map((item) => batcher.submit(item));
+    // Nothing goes out while the turn that made the calls is still running.
+    expect(sender.batches).toHaveLength(0);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(sender.batches.map((batch) => batch.items)).toEqual([[1, 2, 3]]);
+    sender.echo(0);
+    expect(await Promise.all(results)).toEqual(["r1", "r2", "r3"]);
+    // A full batch still goes at once, without waiting for the turn to end.
+    const full = Array.from({ length: 8 }, (_, index) => batcher.submit(10 + index));
+    expect(sender.batches.map((batch) => batch.items.length)).toEqual([3, 8]);
+    sender.echo(1);
+    expect((await Promise.all(full)).length).toBe(8);
+  });
+
   it("gathers the calls made while a batch is out into the next one, and answers each with its own result", async () => {
     const sender = manualSender();
     const batcher = createBatcher(sender.send, { maxBatch: 8, maxWaitMs: 1000 });

@@ -49,6 +49,7 @@ export type FrameInfo = {
 };
 
 const NOTHING: FrameInfo = { done: false, usageOnly: false, usage: null, text: "", malformed: false, content: false };
+const CONTENT: FrameInfo = { ...NOTHING, content: true };
 
 export function dataOf(frame: string): string {
   // Azure's frames are a single `data: …` line: take it without splitting.
@@ -67,11 +68,16 @@ export function dataOf(frame: string): string {
  * Parses a frame's JSON only when it can matter: it carries a non-null usage, or the caller needs its text
  * (an upstream that cannot report usage). Every other frame costs a substring search.
  */
-export function inspectFrame(frame: string, wantText: boolean): FrameInfo {
+export function inspectFrame(frame: string, wantText: boolean, needContent = wantText): FrameInfo {
   const data = dataOf(frame);
   if (data === "") return NOTHING;
   if (data === "[DONE]") return { ...NOTHING, done: true };
-  if (!wantText && !hasUsageValue(data)) return NOTHING;
+  if (!wantText && !hasUsageValue(data)) {
+    if (!needContent) return NOTHING;
+    // The prelude decides fail-over frame by frame: read its answer off the text when the text settles it.
+    const content = contentOfChunkWithoutUsage(data);
+    if (content !== undefined) return content ? CONTENT : NOTHING;
+  }
   let parsed: unknown;
   try {
     parsed = JSON.parse(data);
@@ -108,6 +114,35 @@ export function isContentChunk(parsed: unknown): boolean {
     if (!delta) return false;
     return (typeof delta.content === "string" && delta.content !== "") || delta.tool_calls !== undefined || delta.function_call !== undefined;
   });
+}
+
+/**
+ * isContentChunk read off the text of a compact JSON chunk (no space after a colon, as Azure and OpenAI send them),
+ * or undefined when only a parse can tell. A key pattern cannot match inside a string value: quotes are escaped
+ * there. A chunk carrying usage is always left to the parse.
+ */
+export function contentOfCompactChunk(data: string): boolean | undefined {
+  return hasUsageValue(data) ? undefined : contentOfChunkWithoutUsage(data);
+}
+
+function contentOfChunkWithoutUsage(data: string): boolean | undefined {
+  if (data.charCodeAt(0) !== 0x7b || data.charCodeAt(data.length - 1) !== 0x7d || data.includes('": ')) return undefined;
+  if (hasNonEmptyString(data, '"content":"') || hasNonEmptyString(data, '"text":"')) return true;
+  if (data.includes('"tool_calls":') || data.includes('"function_call":')) return true;
+  for (let at = data.indexOf(FINISH_KEY); at >= 0; at = data.indexOf(FINISH_KEY, at + FINISH_KEY.length)) {
+    if (!data.startsWith("null", at + FINISH_KEY.length)) return true;
+  }
+  // Every way a choice carries content is ruled out above; a choices list of anything but objects needs the parse.
+  return data.includes('"choices":[{') || data.includes('"choices":[]') ? false : undefined;
+}
+
+const FINISH_KEY = '"finish_reason":';
+
+function hasNonEmptyString(data: string, keyAndQuote: string): boolean {
+  for (let at = data.indexOf(keyAndQuote); at >= 0; at = data.indexOf(keyAndQuote, at + keyAndQuote.length)) {
+    if (data.charCodeAt(at + keyAndQuote.length) !== 0x22) return true;
+  }
+  return false;
 }
 
 function hasUsageValue(data: string): boolean {

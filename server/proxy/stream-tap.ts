@@ -39,11 +39,11 @@ export function createStreamTap(options: StreamTapOptions) {
 
   /** One frame read fully (decoded, inspected); returns whether it goes to the client. */
   const readFrame = (text: string): boolean => {
-    const info = inspectFrame(text, options.wantText || !state.sawContent);
+    const info = inspectFrame(text, options.wantText, !state.sawContent);
     if (info.usage) state.usage = info.usage;
     if (info.done) state.sawDone = true;
     if (options.wantText) state.completionText += info.text;
-    // Before content every frame is parsed (wantText above), so info.content needs no second parse.
+    // Before content every frame's content is read (needContent above).
     if (!state.sawContent && (info.done || info.malformed || info.content)) state.sawContent = true;
     if (state.sawContent && !info.done && !info.usageOnly) state.contentFrames++;
     return !((info.usageOnly && options.dropUsageFrame) || (info.done && options.holdDone));

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "bun:test";
-import { createFrameSplitter, dataOf, inspectFrame } from "../../server/proxy/sse.ts";
+import { contentOfCompactChunk, createFrameSplitter, dataOf, inspectFrame, isContentChunk } from "../../server/proxy/sse.ts";
+import { buildChatStreamFrames, buildCompletionStreamFrames } from "../../server/simulator/azure-wire-bodies.ts";
 import { readUsageFromBody, readUsageFromText } from "../../server/proxy/usage.ts";
 
 const usage = { prompt_tokens: 12, completion_tokens: 5, total_tokens: 17 };
@@ -87,5 +88,58 @@ describe("readUsageFromText", () => {
     expect(readUsageFromBody(encode({ usage, note: 'the "usage" word', more: '"usage":{"prompt_tokens":99}' }))).toEqual(usage);
     expect(readUsageFromBody(encode({ choices: [{ message: { content: 'about "usage":{"prompt_tokens":5}' } }] }))).toBeNull();
     expect(readUsageFromBody(encode({ choices: [] }))).toBeNull();
+  });
+});
+
+describe("contentOfCompactChunk", () => {
+  const chunk = (payload: unknown) => JSON.stringify(payload);
+  const simulated = [
+    ...buildChatStreamFrames({ id: "c1", model: "gpt-4o", created: 1, pieces: ["Hel", "lo"], finishReason: "stop", includeUsage: true, promptTokens: 3 }),
+    ...buildCompletionStreamFrames({ id: "c2", model: "gpt-35-turbo", created: 1, pieces: ["Hel", "lo"], finishReason: "length", includeUsage: false, promptTokens: 3 }),
+  ]
+    .map((frame) => dataOf(frame))
+    .filter((data) => data !== "" && data !== "[DONE]");
+  const crafted = [
+    chunk({ choices: [], prompt_filter_results: [{ prompt_index: 0 }] }),
+    chunk({ choices: [{ delta: { content: "", role: "assistant" }, finish_reason: null, index: 0 }] }),
+    chunk({ choices: [{ delta: { content: "Hi" }, finish_reason: null }] }),
+    chunk({ choices: [{ delta: {}, finish_reason: "stop" }] }),
+    chunk({ choices: [{ delta: { tool_calls: [{ index: 0, function: { name: "f", arguments: "" } }] }, finish_reason: null }] }),
+    chunk({ choices: [{ delta: { function_call: { name: "f" } }, finish_reason: null }] }),
+    chunk({ choices: [{ text: "", finish_reason: null }] }),
+    chunk({ choices: [{ text: "abc", finish_reason: null }] }),
+    // n = 2: the second choice has the content.
+    chunk({ choices: [{ delta: { content: "" }, finish_reason: null }, { delta: { content: "x" }, finish_reason: null }] }),
+    // Key-looking text inside a string value is escaped, so it must not count.
+    chunk({ choices: [{ delta: { content: "", role: "assistant", refusal: '"content":"y", "finish_reason":"stop"' }, finish_reason: null }] }),
+    chunk({ choices: [{ delta: { content: "" }, logprobs: { content: [{ token: "a" }] }, finish_reason: null }] }),
+    chunk({ id: "no choices" }),
+  ];
+
+  it("never disagrees with parsing the chunk, on simulated Azure frames and on hand-made ones", () => {
+    let decided = 0;
+    for (const data of [...simulated, ...crafted]) {
+      const fast = contentOfCompactChunk(data);
+      if (fast === undefined) continue;
+      decided++;
+      expect({ data, content: fast }).toEqual({ data, content: isContentChunk(JSON.parse(data)) });
+    }
+    // Azure's frames are all decided without a parse.
+    expect(decided).toBeGreaterThanOrEqual(simulated.length);
+  });
+
+  it("leaves to the parser what the text cannot settle: spaced JSON, non-objects, a list of non-objects", () => {
+    expect(contentOfCompactChunk('{"choices": [{"delta": {"content": "Hi"}}]}')).toBeUndefined();
+    expect(contentOfCompactChunk("42")).toBeUndefined();
+    expect(contentOfCompactChunk('{"choices":[1]}')).toBeUndefined();
+  });
+
+  it("reads prelude frames without parsing them, as inspectFrame does when content is asked for", () => {
+    const role = `data: ${chunk({ choices: [{ delta: { content: "", role: "assistant" }, finish_reason: null }] })}\n\n`;
+    const first = `data: ${chunk({ choices: [{ delta: { content: "Hi" }, finish_reason: null }] })}\n\n`;
+    expect(inspectFrame(role, false, true).content).toBe(false);
+    expect(inspectFrame(first, false, true).content).toBe(true);
+    // Without needContent nothing is read at all.
+    expect(inspectFrame(first, false).content).toBe(false);
   });
 });

@@ -193,6 +193,23 @@ export function createResponseParser(events: ParserEvents): ResponseParser {
   };
 }
 
+/**
+ * "\r\n<name>:" per header name: a call looks up about a dozen, always the same names from the code, and building
+ * each needle anew was half of a lookup's cost. A pure memo, bounded in case a caller ever passes names from input.
+ */
+const needles = new Map<string, string>();
+const MAX_NEEDLES = 256;
+
+function needleFor(name: string): string {
+  let needle = needles.get(name);
+  if (needle === undefined) {
+    needle = `\r\n${name.toLowerCase()}:`;
+    if (needles.size >= MAX_NEEDLES) needles.clear();
+    needles.set(name, needle);
+  }
+  return needle;
+}
+
 /** A response head's headers, found by name in its text; a repeated header gives its first value. */
 export class HeadHeaders {
   readonly #text: string;
@@ -202,9 +219,10 @@ export class HeadHeaders {
     this.#lower = text.toLowerCase();
   }
   get(name: string): string | null {
-    const at = this.#lower.indexOf(`\r\n${name.toLowerCase()}:`);
+    const needle = needleFor(name);
+    const at = this.#lower.indexOf(needle);
     if (at < 0) return null;
-    const start = at + name.length + 3;
+    const start = at + needle.length;
     const end = this.#lower.indexOf("\r\n", start);
     return this.#text.slice(start, end < 0 ? undefined : end).trim();
   }

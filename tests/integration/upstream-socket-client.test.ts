@@ -494,6 +494,21 @@ describe("socket upstream client: TLS", () => {
     expect(tls.received).toEqual(["over tls"]);
   });
 
+  it("trusts a CA given in NODE_EXTRA_CA_CERTS, as fetch does (a company's own CA, without code)", async () => {
+    await using tls = await startTlsServer();
+    const clientModule = join(import.meta.dir, "../../server/upstream/socket-client.ts");
+    const script = `
+      const { createSocketUpstreamClient } = await import(${JSON.stringify(clientModule)});
+      const client = createSocketUpstreamClient();
+      const response = await client.post({ url: "https://localhost:${tls.port}/", headers: {}, body: "extra ca" }).response;
+      console.log(response.status, new TextDecoder().decode(await response.body.bytes()));
+      client.close();`;
+    const child = Bun.spawn(["bun", "-e", script], { env: { ...process.env, NODE_EXTRA_CA_CERTS: tls.certPath }, stdout: "pipe", stderr: "pipe" });
+    const [out, err, code] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
+    expect({ code, out: out.trim(), err }).toEqual({ code: 0, out: "200 tls: extra ca", err: "" });
+    expect(tls.received).toEqual(["extra ca"]);
+  });
+
   it("refuses a trusted certificate that does not name the host it called", async () => {
     await using tls = await startTlsServer();
     await using client = openClient({ tls: { ca: tls.cert } });
@@ -545,6 +560,7 @@ async function startTlsServer() {
   return {
     port: server.port,
     cert,
+    certPath,
     received,
     async [Symbol.asyncDispose]() {
       await server.stop(true);

@@ -12,6 +12,11 @@ export type SocketClientOptions = {
   idleTimeoutMs?: number;
   /** Extra TLS settings (a private CA); certificates are always verified. */
   tls?: { ca?: string | string[] };
+  /**
+   * Connections open (or opening) to one origin at most; further calls wait for one to come free. Keeps a burst
+   * of clients from opening a socket each and running the process out of file descriptors (fetch caps at 256 too).
+   */
+  maxConnectionsPerOrigin?: number;
   now?: () => number;
 };
 
@@ -28,6 +33,17 @@ type Connection = {
   outbox: Uint8Array | null;
   /** Why the server's certificate was refused: a clearer reason than the close that follows. */
   tlsError: Error | null;
+  /** Counted in its origin's open connections (until it is closed or dropped). */
+  counted: boolean;
+};
+
+type Origin = {
+  idle: Connection[];
+  /** Connections open or opening. */
+  open: number;
+  /** Calls waiting for a connection, oldest first. */
+  waiting: Exchange[];
+  serveScheduled: boolean;
 };
 
 type Exchange = {
@@ -46,16 +62,34 @@ type Exchange = {
 };
 
 const DEFAULT_IDLE_TIMEOUT_MS = 30_000;
+const DEFAULT_MAX_CONNECTIONS_PER_ORIGIN = 256;
 
 export function createSocketUpstreamClient(options: SocketClientOptions = {}): UpstreamClient {
   const now = options.now ?? Date.now;
   const idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
-  const idle = new Map<string, Connection[]>();
+  const maxConnections = options.maxConnectionsPerOrigin ?? DEFAULT_MAX_CONNECTIONS_PER_ORIGIN;
+  const origins = new Map<string, Origin>();
   const encoder = createRequestEncoder();
+
+  const originOf = (key: string): Origin => {
+    let origin = origins.get(key);
+    if (!origin) origins.set(key, (origin = { idle: [], open: 0, waiting: [], serveScheduled: false }));
+    return origin;
+  };
+
+  /** The connection no longer counts against its origin's cap: a waiting call may open or take one. */
+  const uncount = (connection: Connection) => {
+    if (!connection.counted) return;
+    connection.counted = false;
+    const origin = originOf(connection.key);
+    origin.open--;
+    scheduleServe(origin);
+  };
 
   const destroy = (connection: Connection) => {
     connection.closed = true;
     forgetIdle(connection);
+    uncount(connection);
     connection.socket?.terminate();
   };
 
@@ -66,9 +100,9 @@ export function createSocketUpstreamClient(options: SocketClientOptions = {}): U
   };
 
   const forgetIdle = (connection: Connection) => {
-    const pool = idle.get(connection.key);
-    const at = pool ? pool.indexOf(connection) : -1;
-    if (at >= 0) pool!.splice(at, 1);
+    const pool = originOf(connection.key).idle;
+    const at = pool.indexOf(connection);
+    if (at >= 0) pool.splice(at, 1);
   };
 
   const release = (connection: Connection, head: ResponseHead) => {
@@ -76,15 +110,44 @@ export function createSocketUpstreamClient(options: SocketClientOptions = {}): U
     if (connection.closed) return;
     if (!head.keepAlive) {
       connection.closed = true;
+      uncount(connection);
       connection.socket?.end();
       return;
     }
     connection.reused = true;
     connection.idleSince = now();
     connection.idleLimitMs = keepAliveLimitMs(head, idleTimeoutMs);
-    let pool = idle.get(connection.key);
-    if (!pool) idle.set(connection.key, (pool = []));
-    pool.push(connection);
+    const origin = originOf(connection.key);
+    origin.idle.push(connection);
+    if (origin.waiting.length > 0) scheduleServe(origin);
+  };
+
+  // After the current socket callback, not inside it: a released connection may still be finishing its data event.
+  const scheduleServe = (origin: Origin) => {
+    if (origin.serveScheduled || origin.waiting.length === 0) return;
+    origin.serveScheduled = true;
+    queueMicrotask(() => {
+      origin.serveScheduled = false;
+      serveWaiting(origin);
+    });
+  };
+
+  const serveWaiting = (origin: Origin) => {
+    while (origin.waiting.length > 0) {
+      const exchange = origin.waiting[0]!;
+      if (exchange.aborted) {
+        origin.waiting.shift();
+        continue;
+      }
+      const pooled = takeIdle(origin);
+      if (pooled) {
+        origin.waiting.shift();
+        assign(pooled, exchange);
+      } else if (origin.open < maxConnections) {
+        origin.waiting.shift();
+        connect(exchange);
+      } else return;
+    }
   };
 
   const fail = (exchange: Exchange, error: Error) => {
@@ -147,6 +210,7 @@ export function createSocketUpstreamClient(options: SocketClientOptions = {}): U
   const closed = (connection: Connection, error?: Error) => {
     connection.closed = true;
     forgetIdle(connection);
+    uncount(connection);
     const exchange = connection.exchange;
     connection.exchange = null;
     if (!exchange || exchange.done || exchange.aborted) return;
@@ -176,13 +240,16 @@ export function createSocketUpstreamClient(options: SocketClientOptions = {}): U
       idleLimitMs: idleTimeoutMs,
       outbox: null,
       tlsError: null,
+      counted: true,
     };
+    originOf(target.originKey).open++;
     const tls = target.tls ? { ...(target.serverName ? { serverName: target.serverName } : {}), ...options.tls } : undefined;
     let connecting: Promise<Socket<Connection>>;
     try {
       connecting = Bun.connect<Connection>({ hostname: target.hostname, port: target.port, tls, data: connection, socket: handlers });
     } catch (error) {
       // Bun refuses some addresses before trying them; the attempt fails like a refused connection.
+      uncount(connection);
       fail(exchange, error as Error);
       return;
     }
@@ -193,15 +260,15 @@ export function createSocketUpstreamClient(options: SocketClientOptions = {}): U
         assign(connection, exchange);
       },
       (error: Error) => {
+        uncount(connection);
         if (!exchange.aborted) fail(exchange, error);
       },
     );
   };
 
-  const takeIdle = (key: string): Connection | undefined => {
-    const pool = idle.get(key);
+  const takeIdle = (origin: Origin): Connection | undefined => {
     // The most recently used first: the least likely to have been timed out by its server.
-    for (let connection = pool?.pop(); connection; connection = pool?.pop()) {
+    for (let connection = origin.idle.pop(); connection; connection = origin.idle.pop()) {
       if (!connection.closed && now() - connection.idleSince < connection.idleLimitMs) return connection;
       destroy(connection);
     }
@@ -210,8 +277,8 @@ export function createSocketUpstreamClient(options: SocketClientOptions = {}): U
 
   const sweep = setInterval(() => {
     const at = now();
-    for (const pool of idle.values()) {
-      for (const connection of [...pool]) if (at - connection.idleSince >= connection.idleLimitMs) destroy(connection);
+    for (const origin of origins.values()) {
+      for (const connection of [...origin.idle]) if (at - connection.idleSince >= connection.idleLimitMs) destroy(connection);
     }
   }, Math.max(1000, Math.min(idleTimeoutMs, 10_000)));
   sweep.unref();
@@ -261,9 +328,11 @@ export function createSocketUpstreamClient(options: SocketClientOptions = {}): U
           if (exchange.connection) release(exchange.connection, exchange.head!);
         },
       });
-      const pooled = takeIdle(target.originKey);
+      const origin = originOf(target.originKey);
+      const pooled = origin.waiting.length === 0 ? takeIdle(origin) : undefined;
       if (pooled) assign(pooled, exchange);
-      else connect(exchange);
+      else if (origin.open < maxConnections && origin.waiting.length === 0) connect(exchange);
+      else origin.waiting.push(exchange);
       return {
         response,
         abort() {
@@ -271,13 +340,18 @@ export function createSocketUpstreamClient(options: SocketClientOptions = {}): U
           exchange.aborted = true;
           fail(exchange, new UpstreamAbortError("The upstream call was aborted."));
           if (exchange.connection) drop(exchange.connection);
+          else {
+            // Still waiting for a connection: it leaves the line now rather than when its turn comes.
+            const waiting = originOf(target.originKey).waiting;
+            const at = waiting.indexOf(exchange);
+            if (at >= 0) waiting.splice(at, 1);
+          }
         },
       };
     },
     close() {
       clearInterval(sweep);
-      for (const pool of idle.values()) for (const connection of [...pool]) destroy(connection);
-      idle.clear();
+      for (const origin of origins.values()) for (const connection of [...origin.idle]) destroy(connection);
     },
   };
 }

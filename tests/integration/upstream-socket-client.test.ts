@@ -518,6 +518,65 @@ describe("socket upstream client: TLS", () => {
   });
 });
 
+describe("socket upstream client: connection cap", () => {
+  it("opens at most maxConnectionsPerOrigin connections; the other calls wait their turn and all complete", async () => {
+    await using server = startRawServer();
+    const held: RawRequest[] = [];
+    server.onRequest = (request) => held.push(request);
+    await using client = openClient({ maxConnectionsPerOrigin: 2 });
+    const calls = [1, 2, 3, 4, 5].map((n) => postTo(client, server, `call ${n}`));
+    await until(() => held.length === 2);
+    // Give the waiting calls every chance to open more connections than allowed.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(server.connections).toHaveLength(2);
+    expect(held.map((request) => request.body.toString())).toEqual(["call 1", "call 2"]);
+    // Each answer frees a connection for the next call in line, in order.
+    for (let answered = 0; answered < 5; answered++) {
+      await until(() => held.length > answered);
+      const request = held[answered]!;
+      request.connection.socket.write(answer(200, `done ${request.body.toString()}`));
+    }
+    const bodies = await Promise.all(calls.map(async (call) => text(await (await call.response).body.bytes())));
+    expect(bodies).toEqual(["done call 1", "done call 2", "done call 3", "done call 4", "done call 5"]);
+    expect(server.connections).toHaveLength(2);
+  });
+
+  it("a call aborted while waiting for a connection leaves the line and never reaches the server", async () => {
+    await using server = startRawServer();
+    const held: RawRequest[] = [];
+    server.onRequest = (request) => held.push(request);
+    await using client = openClient({ maxConnectionsPerOrigin: 1 });
+    const first = postTo(client, server, "first");
+    const waiting = postTo(client, server, "waiting");
+    const third = postTo(client, server, "third");
+    await until(() => held.length === 1);
+    waiting.abort();
+    await expect(waiting.response).rejects.toBeInstanceOf(UpstreamAbortError);
+    held[0]!.connection.socket.write(answer(200, "one"));
+    expect(text(await (await first.response).body.bytes())).toBe("one");
+    await until(() => held.length === 2);
+    held[1]!.connection.socket.write(answer(200, "three"));
+    expect(text(await (await third.response).body.bytes())).toBe("three");
+    expect(server.requests.map((request) => request.body.toString())).toEqual(["first", "third"]);
+  });
+
+  it("a refused or dropped connection frees its place for a waiting call", async () => {
+    await using server = startRawServer();
+    let requests = 0;
+    // The first request's connection is cut without an answer; the next is answered.
+    server.onRequest = (request) => {
+      requests++;
+      if (requests === 1) request.connection.socket.terminate();
+      else request.connection.socket.write(answer(200, "after the cut"));
+    };
+    await using client = openClient({ maxConnectionsPerOrigin: 1 });
+    const cut = postTo(client, server, "cut");
+    const next = postTo(client, server, "next");
+    await expect(cut.response).rejects.toThrow();
+    expect(text(await (await next.response).body.bytes())).toBe("after the cut");
+  });
+});
+
 describe("socket upstream client: close", () => {
   it("closes idle pooled connections", async () => {
     await using server = startRawServer();

@@ -84,13 +84,7 @@ export function createBodyQueue(flow: BodyFlow): BodyQueue {
     async bytes() {
       // Usually the whole body came with the head: no read loop, no copy.
       if (ended && chunks.length <= 1) return chunks.length === 0 ? new Uint8Array(0) : take();
-      const parts: Uint8Array[] = [];
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        parts.push(value);
-      }
-      return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+      return readToEnd(reader);
     },
   };
 
@@ -117,4 +111,14 @@ export function createBodyQueue(flow: BodyFlow): BodyQueue {
       wake();
     },
   };
+}
+
+/** Every chunk a reader has left, joined. */
+export async function readToEnd(reader: Pick<BodyReader, "read">): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+    parts.push(value);
+  }
 }

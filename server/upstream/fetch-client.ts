@@ -1,6 +1,6 @@
 // The upstream client over the runtime's fetch: used behind an HTTP(S)_PROXY (which fetch honours) and by tests
 // that stand in for the network with a function.
-import type { BodyReader, ReadResult } from "./body-queue.ts";
+import { readToEnd, type BodyReader, type ReadResult } from "./body-queue.ts";
 import type { UpstreamClient } from "./client.ts";
 
 export type FetchFunction = (url: string, init: RequestInit) => Promise<Response>;
@@ -26,21 +26,14 @@ export function createFetchUpstreamClient(fetchUpstream: FetchFunction): Upstrea
 function bodyReaderOf(answer: Response): BodyReader {
   let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
   const streamReader = () => (reader ??= answer.body?.getReader() as ReadableStreamDefaultReader<Uint8Array> | undefined);
-  return {
+  const body: BodyReader = {
     read: async (): Promise<ReadResult> => {
       const result = await streamReader()?.read();
       return result && !result.done ? { done: false, value: result.value } : { done: true, value: undefined };
     },
     cancel: () => streamReader()?.cancel() ?? Promise.resolve(),
-    bytes: () => (reader ? readRest(reader) : answer.bytes()),
+    // Once reading has begun, the rest comes from the same reader.
+    bytes: () => (reader ? readToEnd(body) : answer.bytes()),
   };
-}
-
-async function readRest(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<Uint8Array> {
-  const parts: Uint8Array[] = [];
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) return Buffer.concat(parts);
-    parts.push(value);
-  }
+  return body;
 }

@@ -119,7 +119,7 @@ export function createSocketUpstreamClient(options: SocketClientOptions = {}): U
     connection.idleLimitMs = keepAliveLimitMs(head, idleTimeoutMs);
     const origin = originOf(connection.key);
     origin.idle.push(connection);
-    if (origin.waiting.length > 0) scheduleServe(origin);
+    scheduleServe(origin);
   };
 
   // After the current socket callback, not inside it: a released connection may still be finishing its data event.
@@ -328,11 +328,10 @@ export function createSocketUpstreamClient(options: SocketClientOptions = {}): U
           if (exchange.connection) release(exchange.connection, exchange.head!);
         },
       });
+      // Joins the line; with nobody ahead it is served at once, from the pool or a new connection.
       const origin = originOf(target.originKey);
-      const pooled = origin.waiting.length === 0 ? takeIdle(origin) : undefined;
-      if (pooled) assign(pooled, exchange);
-      else if (origin.open < maxConnections && origin.waiting.length === 0) connect(exchange);
-      else origin.waiting.push(exchange);
+      origin.waiting.push(exchange);
+      serveWaiting(origin);
       return {
         response,
         abort() {

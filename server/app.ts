@@ -25,6 +25,7 @@ import { createMemoryOverrideStore, createSqliteOverrideStore } from "./fleet/ov
 import { responseHeadersFor, securityHeaders } from "./http/security-headers.ts";
 import { createAppStats, type StatsDeps } from "./stats/app-stats.ts";
 import { createLifecycle, type Lifecycle } from "./lifecycle.ts";
+import { createAttemptWatch } from "./proxy/attempt-watch.ts";
 import type { UpstreamClient } from "./upstream/client.ts";
 import { createFetchUpstreamClient, type FetchFunction } from "./upstream/fetch-client.ts";
 import { createSocketUpstreamClient } from "./upstream/socket-client.ts";
@@ -54,6 +55,8 @@ export type AppDeps = {
   lifecycle?: Lifecycle;
 };
 
+/** How late a timeout may fire, or a departed client be noticed, while its upstream call is waiting. */
+const ATTEMPT_SWEEP_MS = 50;
 const PROXY_PATHS = PROXY_ENDPOINTS.map(({ path }) => ({ path, method: "POST" as const }));
 
 export function createApp(deps: AppDeps) {
@@ -175,6 +178,7 @@ export function createApp(deps: AppDeps) {
       firstTokenTimeoutMs: config.routing.first_token_timeout * 1000,
       streamIdleTimeoutMs: config.routing.stream_idle_timeout * 1000,
       stopSignal: lifecycle.stopSignal,
+      watch: createAttemptWatch({ now, sweepMs: ATTEMPT_SWEEP_MS, stopSignal: lifecycle.stopSignal }),
     },
   });
   // The proxied endpoints are also Bun's own routes (they win over Elysia's for the same path); Elysia keeps serving

@@ -13,6 +13,7 @@ import type { Target } from "../routing/targets.ts";
 import type { UpstreamClient, UpstreamResponse } from "../upstream/client.ts";
 import { countChatPromptTokens, countPromptListTokens, countTextTokens } from "../tokens/count.ts";
 import type { ProxyRequest } from "./read-request.ts";
+import type { AttemptWatch } from "./attempt-watch.ts";
 import { awaitFirstContent, relayStream } from "./relay-stream.ts";
 import { toRequestRecord, type FailedAttempt, type RequestRecord, type RequestSettled } from "./request-record.ts";
 import { respondWithBytes } from "./respond.ts";
@@ -34,6 +35,8 @@ export type ForwardDeps = {
   streamIdleTimeoutMs: number;
   /** Aborts at a graceful shutdown's drain deadline (see lifecycle.ts). */
   stopSignal?: AbortSignal;
+  /** Gives up calls whose client left, whose deadline passed, or that the stop signal ends. */
+  watch: AttemptWatch;
 };
 
 export type ForwardInput = {
@@ -239,22 +242,17 @@ async function attemptTarget(
     body: upstream.body,
   });
   const abortCall = () => call.abort();
-  input.clientSignal.addEventListener("abort", abortCall, { once: true });
-  deps.stopSignal?.addEventListener("abort", abortCall, { once: true });
-  // A client gone already, or a retry that starts after the drain deadline, stops at once (an aborted signal fires no more events).
-  if (input.clientSignal.aborted || deps.stopSignal?.aborted) call.abort();
   let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
+  // A client gone already, or a retry that starts after the drain deadline, stops at once.
+  const watched = deps.watch.watch(input.clientSignal, attemptStart + deps.timeoutMs, (reason) => {
+    if (reason === "timeout") timedOut = true;
     call.abort();
-  }, deps.timeoutMs);
+  });
   let finished = false;
   const finish = () => {
     if (finished) return;
     finished = true;
-    clearTimeout(timer);
-    input.clientSignal.removeEventListener("abort", abortCall);
-    deps.stopSignal?.removeEventListener("abort", abortCall);
+    watched.release();
     deps.load.finished(name);
   };
   const failed = (reason: FailedAttempt["reason"], status: number | null, detail: string, retryAfterMs?: number): AttemptResult => {
@@ -297,21 +295,24 @@ async function attemptTarget(
   };
 
   if (outcome === "success" && request.stream) {
-    clearTimeout(timer);
+    // The head's deadline is met; the first content has its own.
+    watched.setDeadline(deps.now() + deps.firstTokenTimeoutMs);
     const tap = createStreamTap({
       dropUsageFrame: upstream.usageInjected,
       holdDone: upstream.usageSynthesized,
       wantText: !target.streamUsage,
     });
     const reader = response.body;
-    const first = await awaitFirstContent(reader, tap, deps.firstTokenTimeoutMs, abortCall);
+    const first = await awaitFirstContent(reader, tap);
     if (!first.ok) {
       void reader.cancel().catch(() => {});
       if (isAbandoned()) return abandon();
-      return first.reason === "timeout"
+      return timedOut
         ? failed("timeout", 200, `no content within ${deps.firstTokenTimeoutMs} ms`)
         : failed("server_error", 200, "stream ended before any content");
     }
+    // Content flows: from here a stream's own idle timer, its cancel and the stop signal watch it (relayStream).
+    watched.release();
     deps.health.record(name, { type: "success" });
     deps.load.observeLatency(name, deps.now() - attemptStart);
     const ttfbMs = deps.now() - input.startedAt;

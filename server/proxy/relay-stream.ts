@@ -9,23 +9,14 @@ import type { BodyReader } from "../upstream/body-queue.ts";
 /** The part of an upstream body the relay uses. */
 export type ByteReader = Pick<BodyReader, "read" | "cancel">;
 
-export type FirstContent =
-  | { ok: true; held: Uint8Array[] }
-  | { ok: false; reason: "timeout" | "ended" | "failed" };
+export type FirstContent = { ok: true; held: Uint8Array[] } | { ok: false; reason: "ended" | "failed" };
 
-/** Reads until the first content frame (or [DONE]); nothing is sent to the client meanwhile. */
-export async function awaitFirstContent(
-  reader: ByteReader,
-  tap: StreamTap,
-  timeoutMs: number,
-  abortUpstream: () => void,
-): Promise<FirstContent> {
+/**
+ * Reads until the first content frame (or [DONE]); nothing is sent to the client meanwhile. The wait has no timer of
+ * its own: the caller's attempt watch aborts the upstream at the first-token deadline, which fails the read.
+ */
+export async function awaitFirstContent(reader: ByteReader, tap: StreamTap): Promise<FirstContent> {
   const held: Uint8Array[] = [];
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    abortUpstream();
-  }, timeoutMs);
   try {
     while (!tap.state.sawContent) {
       const { value, done } = await reader.read();
@@ -35,9 +26,7 @@ export async function awaitFirstContent(
     }
     return { ok: true, held };
   } catch {
-    return { ok: false, reason: timedOut ? "timeout" : "failed" };
-  } finally {
-    clearTimeout(timer);
+    return { ok: false, reason: "failed" };
   }
 }
 

@@ -28,7 +28,7 @@ async function relay(source: ReturnType<typeof upstream>, afterFirstContent = ()
   // The DOM and Bun typings of a reader's done result disagree; the object is the same.
   const reader = source.body.getReader() as ByteReader;
   const tap = createStreamTap({ dropUsageFrame: true, holdDone: false, wantText: false });
-  const first = await awaitFirstContent(reader, tap, 1000, () => {});
+  const first = await awaitFirstContent(reader, tap);
   if (!first.ok) throw new Error(`no first content: ${first.reason}`);
   afterFirstContent();
   const ends: StreamEnd[] = [];

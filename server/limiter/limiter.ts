@@ -43,7 +43,7 @@ export type ReserveInput = {
 };
 
 /** What reconcile and refund need; plain data, safe to keep until the request settles. */
-export type Reservation = Readonly<{
+type ReservationFields = {
   instance: string;
   client: string | null;
   tokens: number;
@@ -51,7 +51,37 @@ export type Reservation = Readonly<{
   keys: readonly string[];
   /** Where it was counted: adjustments go to the same place, even if Redis came back or went away since. */
   store: "redis" | "local" | "none";
-}>;
+};
+
+/**
+ * What one request holds on the windows until it is reconciled or refunded, which happens once. The flag lives on
+ * the reservation itself: a WeakSet of settled ones cost the garbage collector more than the limiter's own work.
+ */
+export class Reservation {
+  readonly instance: string;
+  readonly client: string | null;
+  readonly tokens: number;
+  readonly bucket: number;
+  readonly keys: readonly string[];
+  readonly store: ReservationFields["store"];
+  #settled = false;
+
+  constructor(fields: ReservationFields) {
+    this.instance = fields.instance;
+    this.client = fields.client;
+    this.tokens = fields.tokens;
+    this.bucket = fields.bucket;
+    this.keys = fields.keys;
+    this.store = fields.store;
+  }
+
+  /** True the first time only: the caller settles it, and any later call is a no-op. */
+  takeSettlement(): boolean {
+    if (this.#settled) return false;
+    this.#settled = true;
+    return true;
+  }
+}
 
 export type ReserveOutcome =
   | { ok: true; /** index into `instances` */ chosen: number; reservation: Reservation; headers: RateLimitHeaders }
@@ -116,7 +146,6 @@ export function createLimiter(options: LimiterOptions): Limiter {
         });
   const snapshots = createUsageSnapshots({ now, trustMs: params.bucketMs, windowMs: params.windowMs });
   const estimator = createTokenEstimator({ defaultMaxTokens: options.config.limits.default_max_tokens });
-  const settled = new WeakSet<Reservation>();
 
   const storeFor = (name: Reservation["store"]): LimiterStore | null => {
     if (name === "local") return local;
@@ -251,7 +280,7 @@ export function createLimiter(options: LimiterOptions): Limiter {
       const keys = [command.client?.key, isLimited(chosenSpec.limits) ? chosenSpec.key : undefined].filter(
         (key): key is string => key !== undefined,
       );
-      const reservation: Reservation = Object.freeze({
+      const reservation = new Reservation({
         instance: chosen.name,
         client: input.client?.name ?? null,
         tokens,
@@ -264,15 +293,13 @@ export function createLimiter(options: LimiterOptions): Limiter {
     },
 
     reconcile(reservation, actualTokens) {
-      if (settled.has(reservation)) return;
-      settled.add(reservation);
+      if (!reservation.takeSettlement()) return;
       const delta = Math.max(0, Math.ceil(actualTokens)) - reservation.tokens;
       if (delta !== 0) adjust(reservation, { keys: reservation.keys, bucket: reservation.bucket, delta: { tokens: delta, requests: 0 } });
     },
 
     refund(reservation) {
-      if (settled.has(reservation)) return;
-      settled.add(reservation);
+      if (!reservation.takeSettlement()) return;
       adjust(reservation, { keys: reservation.keys, bucket: reservation.bucket, delta: { tokens: -reservation.tokens, requests: -1 } });
     },
 
@@ -331,7 +358,7 @@ function freeReservation(
   nowMs: number,
   params: WindowParams,
 ): Reservation {
-  return Object.freeze({
+  return new Reservation({
     instance: instance.name,
     client: client?.name ?? null,
     tokens,

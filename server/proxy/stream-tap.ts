@@ -33,9 +33,8 @@ export function createStreamTap(options: StreamTapOptions) {
     sawContent: false,
   };
   // Frames the proxy must read one by one: until content starts (the prelude decides fail-over), when text is
-  // counted, when [DONE] is held back, or when the upstream frames with CRLF.
-  const needsFrameByFrame = (bytes: Buffer) =>
-    !state.sawContent || options.wantText || options.holdDone || bytes.indexOf(CARRIAGE_RETURN) !== -1;
+  // counted, when [DONE] is held back, or when the upstream frames with CRLF (`crlf`: the chunk has a CR at all).
+  const needsFrameByFrame = (crlf: boolean) => !state.sawContent || options.wantText || options.holdDone || crlf;
 
   /** One frame read fully (decoded, inspected); returns whether it goes to the client. */
   const readFrame = (text: string): boolean => {
@@ -66,7 +65,8 @@ export function createStreamTap(options: StreamTapOptions) {
         }
       }
     }
-    const done = bytes.indexOf(DONE) !== -1;
+    // [DONE] ends a stream: looking from the end finds it at once.
+    const done = bytes.lastIndexOf(DONE) !== -1;
     if (done) state.sawDone = true;
     // Frames only estimate the completion of a stream cut before its usage: once usage is known they are not counted.
     if (state.usage === null) {
@@ -84,7 +84,7 @@ export function createStreamTap(options: StreamTapOptions) {
     },
     /** Returns the bytes to forward for this chunk (the chunk itself when nothing changed), or null for nothing yet. */
     process(chunk: Uint8Array): Uint8Array | null {
-      const bytes = pending.length > 0 ? Buffer.concat([pending, chunk]) : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+      const bytes = pending.length > 0 ? Buffer.concat([pending, chunk]) : asBuffer(chunk);
       const lastEnd = bytes.lastIndexOf(FRAME_END);
       if (lastEnd === -1) {
         pending = Buffer.from(bytes);
@@ -94,7 +94,8 @@ export function createStreamTap(options: StreamTapOptions) {
       pending = lastEnd + 2 < bytes.length ? Buffer.from(bytes.subarray(lastEnd + 2)) : EMPTY;
       const kept: Buffer[] = [];
       let offset = 0;
-      while (offset < complete.length && needsFrameByFrame(complete.subarray(offset))) {
+      const crlf = complete.indexOf(CARRIAGE_RETURN) !== -1;
+      while (offset < complete.length && needsFrameByFrame(crlf)) {
         const end = complete.indexOf(FRAME_END, offset) + 2;
         const frame = complete.subarray(offset, end);
         if (readFrame(decoder.decode(frame))) kept.push(frame);
@@ -122,6 +123,11 @@ function compactInPlace(complete: Buffer, kept: readonly Buffer[]): Buffer {
     write += part.length;
   }
   return complete.subarray(first, write);
+}
+
+/** The socket client's chunks are Buffers already; wrapping one again would make JSC materialise its ArrayBuffer. */
+function asBuffer(chunk: Uint8Array): Buffer {
+  return Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
 }
 
 function frameStartBefore(bytes: Buffer, at: number): number {

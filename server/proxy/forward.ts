@@ -14,7 +14,7 @@ import type { UpstreamClient, UpstreamResponse } from "../upstream/client.ts";
 import { countChatPromptTokens, countPromptListTokens, countTextTokens } from "../tokens/count.ts";
 import type { ProxyRequest } from "./read-request.ts";
 import type { AttemptWatch } from "./attempt-watch.ts";
-import { awaitFirstContent, relayStream } from "./relay-stream.ts";
+import { awaitFirstContent, firstContentIn, relayEndedNow, relayStream, type StreamRelayOptions } from "./relay-stream.ts";
 import { toRequestRecord, type FailedAttempt, type RequestRecord, type RequestSettled } from "./request-record.ts";
 import { respondWithBytes } from "./respond.ts";
 import { createStreamTap } from "./stream-tap.ts";
@@ -303,7 +303,9 @@ async function attemptTarget(
       wantText: !target.streamUsage,
     });
     const reader = response.body;
-    const first = await awaitFirstContent(reader, tap);
+    // Most answers have arrived whole by the time their head is read: then no promise is needed to relay them.
+    const whole = reader.takeRestIfEnded();
+    const first = whole ? firstContentIn(whole, tap) : await awaitFirstContent(reader, tap);
     if (!first.ok) {
       void reader.cancel().catch(() => {});
       if (isAbandoned()) return abandon();
@@ -316,7 +318,7 @@ async function attemptTarget(
     deps.health.record(name, { type: "success" });
     deps.load.observeLatency(name, deps.now() - attemptStart);
     const ttfbMs = deps.now() - input.startedAt;
-    const body = await relayStream({
+    const relay: StreamRelayOptions = {
       reader,
       tap,
       held: first.held,
@@ -345,7 +347,8 @@ async function attemptTarget(
           ...answeredBy,
         });
       },
-    });
+    };
+    const body = (whole && relayEndedNow(relay)) ?? (await relayStream(relay));
     headers["content-type"] = "text/event-stream";
     headers["cache-control"] = "no-cache";
     headers["x-accel-buffering"] = "no";

@@ -30,6 +30,12 @@ export async function awaitFirstContent(reader: ByteReader, tap: StreamTap): Pro
   }
 }
 
+/** awaitFirstContent for an upstream body that had ended by the time its head was read: all of it is here. */
+export function firstContentIn(body: Uint8Array, tap: StreamTap): FirstContent {
+  const out = tap.process(body);
+  return tap.state.sawContent ? { ok: true, held: out ? [out] : [] } : { ok: false, reason: "ended" };
+}
+
 export type StreamEnd = {
   /** client_stalled: the client stopped reading for the idle timeout, and the proxy closed its connection. */
   outcome: "completed" | "client_aborted" | "client_stalled" | "upstream_failed" | "idle_timeout" | "shutdown";
@@ -99,7 +105,7 @@ export async function relayStream(options: StreamRelayOptions): Promise<Uint8Arr
     }
     const rest = tap.pendingText;
     await end("completed");
-    return rest.trim() !== "" ? [encoder.encode(rest)] : [];
+    return trailingFrame(rest);
   };
 
   let pendingRead: PendingRead | null = null;
@@ -112,14 +118,34 @@ export async function relayStream(options: StreamRelayOptions): Promise<Uint8Arr
       break;
     }
     const { value, done } = await read;
-    if (done) {
-      const parts = [...held, ...(await completedTail())];
-      return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
-    }
+    if (done) return joined([...held, ...(await completedTail())]);
     const out = tap.process(value);
     if (out) held.push(out);
   }
   return relayFrames(options, held, pendingRead, end, completedTail);
+}
+
+/**
+ * relayStream for an upstream body that has ended and passed through the tap already, settled without a promise:
+ * the common case of a short answer, or one that arrived in a burst, from an upstream that reported usage. Null when
+ * the end needs more (usage to count or append): relayStream then finishes it.
+ */
+export function relayEndedNow(options: Pick<StreamRelayOptions, "tap" | "held" | "appendUsageFrame" | "onEnd">): Uint8Array | null {
+  const { tap } = options;
+  const usage = tap.state.usage;
+  if (options.appendUsageFrame || !usage) return null;
+  const tail = trailingFrame(tap.pendingText);
+  options.onEnd({ outcome: "completed", usage, usageSource: "upstream" });
+  return joined([...options.held, ...tail]);
+}
+
+/** A last frame the upstream did not terminate is passed on as it came; whitespace alone is not. */
+function trailingFrame(rest: string): Uint8Array[] {
+  return rest.trim() !== "" ? [encoder.encode(rest)] : [];
+}
+
+function joined(parts: Uint8Array[]): Uint8Array {
+  return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
 }
 
 function relayFrames(

@@ -10,6 +10,8 @@ export type BodyReader = {
   cancel(): Promise<void>;
   /** The whole body (reads to the end). */
   bytes(): Promise<Uint8Array>;
+  /** What is left of the body when it has already ended (no promise, no wait); null while more may come or it failed. */
+  takeRestIfEnded(): Uint8Array | null;
 };
 
 export type BodyFlow = {
@@ -80,6 +82,10 @@ export function createBodyQueue(flow: BodyFlow): BodyQueue {
         waiting?.resolve(DONE);
       }
       return Promise.resolve();
+    },
+    takeRestIfEnded() {
+      if (!ended || failure || cancelled) return null;
+      return chunks.length === 0 ? new Uint8Array(0) : take();
     },
     async bytes() {
       // Usually the whole body came with the head: no read loop, no copy.

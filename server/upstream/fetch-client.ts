@@ -34,6 +34,8 @@ function bodyReaderOf(answer: Response): BodyReader {
     cancel: () => streamReader()?.cancel() ?? Promise.resolve(),
     // Once reading has begun, the rest comes from the same reader.
     bytes: () => (reader ? readToEnd(body) : answer.bytes()),
+    // A fetch body says nothing synchronously about how much of it has arrived.
+    takeRestIfEnded: () => null,
   };
   return body;
 }

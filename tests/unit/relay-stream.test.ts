@@ -1,5 +1,13 @@
 import { describe, expect, it } from "bun:test";
-import { awaitFirstContent, relayStream, type ByteReader, type StreamEnd, type StreamRelayOptions } from "../../server/proxy/relay-stream.ts";
+import {
+  awaitFirstContent,
+  firstContentIn,
+  relayEndedNow,
+  relayStream,
+  type ByteReader,
+  type StreamEnd,
+  type StreamRelayOptions,
+} from "../../server/proxy/relay-stream.ts";
 import { createStreamTap } from "../../server/proxy/stream-tap.ts";
 
 const frame = (payload: unknown) => `data: ${JSON.stringify(payload)}\n\n`;
@@ -83,5 +91,44 @@ describe("relayStream", () => {
     expect(text.startsWith(PRELUDE + FIRST)).toBe(true);
     expect(text).toContain('"code":"upstream_bad_response"');
     expect(ends.map((end) => end.outcome)).toEqual(["upstream_failed"]);
+  });
+});
+
+describe("a stream that had ended by the time its head was read", () => {
+  const tapOf = () => createStreamTap({ dropUsageFrame: true, holdDone: false, wantText: false });
+
+  it("is relayed at once, settled with the upstream's usage, when nothing needs counting or appending", () => {
+    const tap = tapOf();
+    const first = firstContentIn(encoder.encode(PRELUDE + FIRST + REST + USAGE + DONE), tap);
+    if (!first.ok) throw new Error("expected content");
+    const ends: StreamEnd[] = [];
+    const body = relayEndedNow({ tap, held: first.held, appendUsageFrame: null, onEnd: (end) => ends.push(end) });
+    expect(decoder.decode(body!)).toBe(PRELUDE + FIRST + REST + DONE);
+    expect(ends).toEqual([{ outcome: "completed", usage, usageSource: "upstream" }]);
+  });
+
+  it("passes an unterminated last frame on as it came", () => {
+    const tap = tapOf();
+    const first = firstContentIn(encoder.encode(PRELUDE + FIRST + USAGE + "data: [DONE]"), tap);
+    if (!first.ok) throw new Error("expected content");
+    const body = relayEndedNow({ tap, held: first.held, appendUsageFrame: null, onEnd: () => {} });
+    expect(decoder.decode(body!)).toBe(PRELUDE + FIRST + "data: [DONE]");
+  });
+
+  it("is left to relayStream when usage must be counted or appended, and settles nothing meanwhile", () => {
+    const ends: StreamEnd[] = [];
+    const withoutUsage = tapOf();
+    const first = firstContentIn(encoder.encode(PRELUDE + FIRST + REST + DONE), withoutUsage);
+    if (!first.ok) throw new Error("expected content");
+    expect(relayEndedNow({ tap: withoutUsage, held: first.held, appendUsageFrame: null, onEnd: (end) => ends.push(end) })).toBeNull();
+    const withUsage = tapOf();
+    const again = firstContentIn(encoder.encode(PRELUDE + FIRST + USAGE + DONE), withUsage);
+    if (!again.ok) throw new Error("expected content");
+    expect(relayEndedNow({ tap: withUsage, held: again.held, appendUsageFrame: "chat.completion.chunk", onEnd: (end) => ends.push(end) })).toBeNull();
+    expect(ends).toEqual([]);
+  });
+
+  it("has no first content when it holds only the prelude", () => {
+    expect(firstContentIn(encoder.encode(PRELUDE), tapOf())).toEqual({ ok: false, reason: "ended" });
   });
 });

@@ -242,3 +242,26 @@ describe("body queue bytes()", () => {
     expect((await whole).byteLength).toBe(0);
   });
 });
+
+describe("body queue, taking an ended body at once", () => {
+  it("gives nothing while more may come, then the rest (all chunks joined) once the body ended", () => {
+    const body = queue();
+    body.push(bytesOf("ab"));
+    expect(body.reader.takeRestIfEnded()).toBeNull();
+    body.push(bytesOf("cd"));
+    body.end();
+    expect(decoder.decode(body.reader.takeRestIfEnded()!)).toBe("abcd");
+    expect(body.reader.takeRestIfEnded()!.byteLength).toBe(0);
+  });
+
+  it("gives nothing for a body that failed or was cancelled", async () => {
+    const failed = queue();
+    failed.push(bytesOf("ab"));
+    failed.fail(new Error("cut"));
+    expect(failed.reader.takeRestIfEnded()).toBeNull();
+    const cancelled = queue();
+    await cancelled.reader.cancel();
+    cancelled.end();
+    expect(cancelled.reader.takeRestIfEnded()).toBeNull();
+  });
+});

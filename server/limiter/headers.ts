@@ -35,11 +35,14 @@ function resetMs(usage: WindowUsage, nowMs: number, params: WindowParams): numbe
   return usage.last < 0 ? 0 : Math.max(0, expiryOfBucket(usage.last, params) - nowMs);
 }
 
-/** OpenAI's duration spelling: "850ms", "12.5s", "1m0.424s". */
+/** Fractions of a second as OpenAI writes them: up to three digits, trailing zeros dropped. */
+const FRACTIONS = Array.from({ length: 1000 }, (_, ms) => (ms === 0 ? "" : `.${String(ms).padStart(3, "0").replace(/0+$/, "")}`));
+
+/** OpenAI's duration spelling: "850ms", "12.5s", "1m0.424s". Two of these go on every limited answer: no toFixed. */
 export function formatDuration(ms: number): string {
   const whole = Math.max(0, Math.round(ms));
   if (whole < 1000) return `${whole}ms`;
   const minutes = Math.floor(whole / 60_000);
-  const seconds = `${Number(((whole % 60_000) / 1000).toFixed(3))}s`;
+  const seconds = `${Math.floor((whole % 60_000) / 1000)}${FRACTIONS[whole % 1000]}s`;
   return minutes > 0 ? `${minutes}m${seconds}` : seconds;
 }

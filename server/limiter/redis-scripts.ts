@@ -48,9 +48,10 @@ end
  * one Redis TIME. The batch is how the client spends one round trip, and one script call, on every reservation that
  * queued up while the previous batch was in flight.
  *
- * KEYS: each reservation's keys in turn: the client's key when it has one, then one key per candidate instance.
- * ARGV: window_ms, bucket_ms, then per reservation: key_count, tokens, has_client, client_tpm, client_rpm, then tpm
- * and rpm per instance.
+ * KEYS: every key the batch names, each once (the reservations of one replica mostly share theirs).
+ * ARGV: window_ms, bucket_ms, and the batch as one comma-joined list of integers: per reservation, instance_count,
+ * tokens, client_key (its index in KEYS, 0 for none), client_tpm, client_rpm, then key index, tpm and rpm per
+ * instance. One packed argument instead of dozens: the client encodes one value, and names each key once.
  * Reply: per reservation, joined with ';': ok, chosen (1-based, 0 none), now_ms, bucket, retry_after_ms (-1 never),
  * blocked_by (0 none, 1 client, 2 instance), the client's tokens, requests and last bucket, then for each instance
  * checked its tokens, requests, last bucket and retry_after_ms (0 when the request fit there, -1 never).
@@ -106,29 +107,33 @@ local function commit(s)
   redis.call('PEXPIRE', s[4], ttl_ms)
 end
 
-local function reserve(first_key, key_count, first_arg)
-  need = tonumber(ARGV[first_arg])
-  local has_client = ARGV[first_arg + 1] == '1'
-  local first_instance = 1
-  local client_tpm = tonumber(ARGV[first_arg + 2])
-  local client_rpm = tonumber(ARGV[first_arg + 3])
+-- The packed batch (ARGV[3]) as numbers.
+local packed = {}
+for value in string.gmatch(ARGV[3], '[^,]+') do packed[#packed + 1] = tonumber(value) end
+
+local function reserve(at)
+  local instance_count = packed[at]
+  need = packed[at + 1]
+  local client_key = KEYS[packed[at + 2]]
+  local has_client = client_key ~= nil
+  local client_tpm = packed[at + 3]
+  local client_rpm = packed[at + 4]
   local client_fits = true
   local client_retry = 0
   local ct, cr, cl, cct, ccr = 0, 0, -1, 0, 0
   if has_client then
-    first_instance = 2
-    ct, cr, cl, cct, ccr = advance(KEYS[first_key])
+    ct, cr, cl, cct, ccr = advance(client_key)
     client_fits = fits(ct, cr, client_tpm, client_rpm)
-    if not client_fits then client_retry = retry_after(KEYS[first_key], ct, cr, client_tpm, client_rpm) end
+    if not client_fits then client_retry = retry_after(client_key, ct, cr, client_tpm, client_rpm) end
   end
 
   local usage = {}
   local chosen = 0
   local instance_retry = -1
-  for i = 1, key_count - first_instance + 1 do
-    local key = KEYS[first_key + first_instance + i - 2]
-    local tpm = tonumber(ARGV[first_arg + 2 + 2 * i])
-    local rpm = tonumber(ARGV[first_arg + 3 + 2 * i])
+  for i = 1, instance_count do
+    local key = KEYS[packed[at + 2 + 3 * i]]
+    local tpm = packed[at + 3 + 3 * i]
+    local rpm = packed[at + 4 + 3 * i]
     if tpm == 0 and rpm == 0 then
       table.insert(usage, { 0, 0, -1, key, false, 0, 0, 0 })
       chosen = i
@@ -151,7 +156,7 @@ local function reserve(first_key, key_count, first_arg)
   if client_fits and chosen > 0 then
     ok = 1
     if has_client then
-      commit({ ct, cr, cl, KEYS[first_key], true, cct, ccr })
+      commit({ ct, cr, cl, client_key, true, cct, ccr })
       ct, cr, cl = ct + need, cr + 1, current
     end
     local picked = usage[chosen]
@@ -178,15 +183,10 @@ local function reserve(first_key, key_count, first_arg)
 end
 
 local replies = {}
-local key_at = 1
-local arg_at = 3
-while arg_at <= #ARGV do
-  local key_count = tonumber(ARGV[arg_at])
-  local instances = key_count
-  if ARGV[arg_at + 2] == '1' then instances = key_count - 1 end
-  replies[#replies + 1] = reserve(key_at, key_count, arg_at + 1)
-  key_at = key_at + key_count
-  arg_at = arg_at + 5 + 2 * instances
+local at = 1
+while at <= #packed do
+  replies[#replies + 1] = reserve(at)
+  at = at + 5 + 3 * packed[at]
 end
 return table.concat(replies, ';')
 `;

@@ -79,21 +79,8 @@ export class RedisStore implements LimiterStore {
   }
 
   private async reserveBatch(commands: readonly ReserveCommand[]): Promise<string[]> {
-    const keys: string[] = [];
-    const args: (string | number)[] = [this.params.windowMs, this.params.bucketMs];
-    for (const command of commands) {
-      if (isLimitedClient(command.client)) {
-        keys.push(command.client.key);
-        args.push(command.instances.length + 1, command.tokens, 1, ...limitArgs(command.client.limits));
-      } else {
-        args.push(command.instances.length, command.tokens, 0, 0, 0);
-      }
-      for (const instance of command.instances) {
-        keys.push(instance.key);
-        args.push(...limitArgs(instance.limits));
-      }
-    }
-    const reply = await this.redis.limiterReserve(keys.length, ...keys, ...args);
+    const { keys, packed } = packReserveBatch(commands);
+    const reply = await this.redis.limiterReserve(keys.length, ...keys, this.params.windowMs, this.params.bucketMs, packed);
     if (typeof reply !== "string") throw new Error(`unexpected limiter script reply: ${JSON.stringify(reply)}`);
     return reply.split(";");
   }
@@ -120,18 +107,43 @@ export class RedisStore implements LimiterStore {
   }
 }
 
-function limitArgs(limits: Limits): [number, number] {
-  return [limits.tokenLimit ?? 0, limits.requestLimit ?? 0];
+/**
+ * RESERVE_LUA's arguments for a batch: each key once, and every number in one comma-joined string (see the script).
+ * A key's place in KEYS is 1-based, as Lua counts.
+ */
+export function packReserveBatch(commands: readonly ReserveCommand[]): { keys: string[]; packed: string } {
+  const keys: string[] = [];
+  const places = new Map<string, number>();
+  const placeOf = (key: string): number => {
+    let place = places.get(key);
+    if (place === undefined) {
+      place = keys.push(key);
+      places.set(key, place);
+    }
+    return place;
+  };
+  let packed = "";
+  for (const command of commands) {
+    if (packed !== "") packed += ",";
+    const client = isLimitedClient(command.client) ? command.client : null;
+    packed += `${command.instances.length},${Math.max(0, Math.ceil(command.tokens))},${client ? placeOf(client.key) : 0},`;
+    packed += client ? limitsOf(client.limits) : "0,0";
+    for (const instance of command.instances) packed += `,${placeOf(instance.key)},${limitsOf(instance.limits)}`;
+  }
+  return { keys, packed };
+}
+
+function limitsOf(limits: Limits): string {
+  return `${limits.tokenLimit ?? 0},${limits.requestLimit ?? 0}`;
 }
 
 /** Reads one reservation's part of RESERVE_LUA's reply (integers, comma-joined); anything else is a bug worth failing loudly on. */
 export function parseReserveReply(reply: unknown, command: ReserveCommand): ReserveReply {
   // The script joins its integers with commas (one bulk string decodes faster than an array of integers).
-  const values: unknown = typeof reply === "string" ? reply.split(",").map(Number) : reply;
-  if (!Array.isArray(values) || values.length < 9 || !values.every((value) => typeof value === "number" && Number.isFinite(value))) {
-    throw new Error(`unexpected limiter script reply: ${JSON.stringify(reply)}`);
-  }
-  const numbers: number[] = values;
+  const parts = typeof reply === "string" ? reply.split(",") : [];
+  const numbers: number[] = new Array<number>(parts.length);
+  for (let index = 0; index < parts.length; index++) numbers[index] = Number(parts[index]);
+  if (numbers.length < 9 || !numbers.every(Number.isFinite)) throw new Error(`unexpected limiter script reply: ${JSON.stringify(reply)}`);
   const at = (index: number): number => numbers[index] ?? 0;
   const usageAt = (offset: number): WindowUsage => ({ tokens: at(offset), requests: at(offset + 1), last: at(offset + 2) });
   const instances: InstanceUsage[] = [];

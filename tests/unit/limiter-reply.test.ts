@@ -1,5 +1,5 @@
 import { describe, expect, it } from "bun:test";
-import { parseReserveReply } from "../../server/limiter/redis-store.ts";
+import { packReserveBatch, parseReserveReply } from "../../server/limiter/redis-store.ts";
 import type { ReserveCommand } from "../../server/limiter/store.ts";
 
 const command: ReserveCommand = {
@@ -28,5 +28,22 @@ describe("reserve script reply", () => {
     expect(() => parseReserveReply("1,1,x,1,0,0,0,0,0", command)).toThrow("unexpected limiter script reply");
     expect(() => parseReserveReply("1,2", command)).toThrow("unexpected limiter script reply");
     expect(() => parseReserveReply(null, command)).toThrow("unexpected limiter script reply");
+  });
+});
+
+describe("reserve script arguments", () => {
+  it("names each key once and packs every reservation's numbers into one string, key places counted from 1", () => {
+    const west = { key: "{limiter}:instance:west", limits: { tokenLimit: null, requestLimit: 60 } };
+    const unlimitedClient = { key: "{limiter}:client:b", limits: { tokenLimit: null, requestLimit: null } };
+    const batch: ReserveCommand[] = [
+      command,
+      { client: unlimitedClient, instances: [command.instances[0]!, west], tokens: 7.2 },
+      { client: null, instances: [west], tokens: 0 },
+    ];
+    expect(packReserveBatch(batch)).toEqual({
+      keys: ["{limiter}:client:a", "{limiter}:instance:east", "{limiter}:instance:west"],
+      // instance_count, tokens, client key place, client tpm, client rpm, then per instance: key place, tpm, rpm.
+      packed: ["1,100,1,1000,10,2,5000,0", "2,8,0,0,0,2,5000,0,3,0,60", "1,0,0,0,0,3,0,60"].join(","),
+    });
   });
 });

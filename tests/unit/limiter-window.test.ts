@@ -164,6 +164,13 @@ describe("rate-limit headers", () => {
       "59.999s",
       "6m0s",
     ]);
+    expect([formatDuration(999.6), formatDuration(1001), formatDuration(60_420), formatDuration(61_050), formatDuration(-5)]).toEqual([
+      "1s",
+      "1.001s",
+      "1m0.42s",
+      "1m1.05s",
+      "0ms",
+    ]);
   });
 });
 

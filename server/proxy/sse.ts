@@ -55,7 +55,8 @@ export function dataOf(frame: string): string {
   // Azure's frames are a single `data: …` line: take it without splitting.
   if (frame.startsWith("data: ")) {
     const lineEnd = frame.indexOf("\n");
-    if (lineEnd === -1 || frame.slice(lineEnd).trim() === "") return frame.slice(6, lineEnd === -1 ? undefined : lineEnd).replace(/\r$/, "");
+    if (lineEnd === -1) return frame.slice(6);
+    if (isBlankFrom(frame, lineEnd)) return frame.slice(6, frame.charCodeAt(lineEnd - 1) === CR ? lineEnd - 1 : lineEnd);
   }
   let data = "";
   for (const line of frame.split(/\r?\n/)) {
@@ -145,11 +146,24 @@ function hasNonEmptyString(data: string, keyAndQuote: string): boolean {
   return false;
 }
 
+/** A `"usage"` key whose value is not null (every chunk of a stream with include_usage has `"usage":null`). */
 function hasUsageValue(data: string): boolean {
   const at = data.indexOf('"usage"');
   if (at < 0) return false;
-  const rest = data.slice(at + 7, at + 14).replace(/[\s:]/g, "");
-  return !rest.startsWith("null");
+  let value = at + 7;
+  // JSON's whitespace and the colon, without a regex: this runs on every frame before content.
+  while (value < data.length && (data.charCodeAt(value) <= SPACE || data.charCodeAt(value) === COLON)) value++;
+  return !data.startsWith("null", value);
+}
+
+const CR = 0x0d;
+const SPACE = 0x20;
+const COLON = 0x3a;
+
+/** Whether `text` holds only whitespace from `from` on. */
+function isBlankFrom(text: string, from: number): boolean {
+  for (let at = from; at < text.length; at++) if (text.charCodeAt(at) > SPACE) return false;
+  return true;
 }
 
 // Several legitimate Azure frames have no choices at all: never index choices[0] blindly.

@@ -87,13 +87,10 @@ export async function forward(input: ForwardInput, deps: ForwardDeps): Promise<R
       endpoint: input.endpoint,
       stream: request.stream,
     };
-    deps.settle(
-      toRequestRecord(identity, deps.now(), {
-        attempts,
-        failedAttempts: failures.map(({ retryAfterMs: _, ...attempt }) => attempt),
-        ...outcome,
-      }),
-    );
+    const record = toRequestRecord(identity, deps.now(), outcome);
+    record.attempts = outcome.attempts ?? attempts;
+    record.failedAttempts = outcome.failedAttempts ?? failures.map(({ retryAfterMs: _, ...attempt }) => attempt);
+    deps.settle(record);
   };
 
   let rateHeaders: Record<string, string> = {};

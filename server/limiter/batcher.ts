@@ -15,6 +15,11 @@ export type BatcherOptions = {
    * dispatches share a batch instead of the first going alone and the rest waiting a round trip behind it.
    */
   gatherWithinTurn?: boolean;
+  /**
+   * Batches out at once (default 1). With one, a call made just after a batch left waits for that batch's answer
+   * before its own goes: up to two round trips, during which a busy server may have nothing else to do.
+   */
+  maxInFlight?: number;
 };
 
 type Waiting<Item, Result> = { item: Item; resolve: (result: Result) => void; reject: (error: unknown) => void };
@@ -24,6 +29,7 @@ type Waiting<Item, Result> = { item: Item; resolve: (result: Result) => void; re
  * a round trip is out, and the next send carries it all: one round trip (and one call's fixed cost) for many.
  */
 export function createBatcher<Item, Result>(send: BatchSend<Item, Result>, options: BatcherOptions) {
+  const maxInFlight = options.maxInFlight ?? 1;
   const queue: Waiting<Item, Result>[] = [];
   let inFlight = 0;
   let timer: ReturnType<typeof setTimeout> | null = null;
@@ -53,7 +59,7 @@ export function createBatcher<Item, Result>(send: BatchSend<Item, Result>, optio
         }, rejectAll)
         .finally(() => {
           inFlight--;
-          if (inFlight === 0 && queue.length > 0) sendQueued();
+          if (inFlight < maxInFlight && queue.length > 0) sendQueued();
         });
     }
   };
@@ -63,15 +69,15 @@ export function createBatcher<Item, Result>(send: BatchSend<Item, Result>, optio
       return new Promise<Result>((resolve, reject) => {
         queue.push({ item, resolve, reject });
         if (queue.length >= options.maxBatch) sendQueued();
-        else if (inFlight === 0 && options.gatherWithinTurn) {
+        else if (inFlight < maxInFlight && options.gatherWithinTurn) {
           if (!gathering) {
             gathering = true;
             setImmediate(() => {
               gathering = false;
-              if (inFlight === 0) sendQueued();
+              if (inFlight < maxInFlight) sendQueued();
             });
           }
-        } else if (inFlight === 0) sendQueued();
+        } else if (inFlight < maxInFlight) sendQueued();
         else if (timer === null) timer = setTimeout(sendQueued, options.maxWaitMs);
       });
     },

@@ -58,6 +58,27 @@ describe("batcher", () => {
     expect(batcher.queued()).toBe(0);
   });
 
+  it("with maxInFlight 2, sends a second batch while the first is out, and gathers behind both", async () => {
+    const sender = manualSender();
+    const batcher = createBatcher(sender.send, { maxBatch: 8, maxWaitMs: 1000, gatherWithinTurn: true, maxInFlight: 2 });
+    const first = [1, 2].map((item) => batcher.submit(item));
+    await new Promise((resolve) => setImmediate(resolve));
+    const second = [3, 4].map((item) => batcher.submit(item));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(sender.batches.map((batch) => batch.items)).toEqual([[1, 2], [3, 4]]);
+    const third = [5, 6].map((item) => batcher.submit(item));
+    await new Promise((resolve) => setImmediate(resolve));
+    // Two are out: the third waits for one of them to come back.
+    expect(sender.batches).toHaveLength(2);
+    expect(batcher.queued()).toBe(2);
+    sender.echo(1);
+    await settle();
+    expect(sender.batches.map((batch) => batch.items)).toEqual([[1, 2], [3, 4], [5, 6]]);
+    sender.echo(0);
+    sender.echo(2);
+    expect(await Promise.all([...first, ...second, ...third])).toEqual(["r1", "r2", "r3", "r4", "r5", "r6"]);
+  });
+
   it("never puts more than maxBatch calls in one batch", async () => {
     const sender = manualSender();
     const batcher = createBatcher(sender.send, { maxBatch: 2, maxWaitMs: 1000 });

@@ -33,10 +33,21 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const write = options.write ?? sharedStdoutWriter();
   const now = options.now ?? Date.now;
   const format = options.format === "pretty" ? formatPretty : formatJson;
+  // One access-log line per request: the timestamp's text is made once per millisecond.
+  let stampMs = NaN;
+  let stamp = "";
+  const timestamp = () => {
+    const ms = now();
+    if (ms !== stampMs) {
+      stampMs = ms;
+      stamp = new Date(ms).toISOString();
+    }
+    return stamp;
+  };
   const emit = (level: LogLevel, message: string, fields?: Record<string, unknown>) => {
     if (LEVEL_ORDER[level] < threshold) return;
-    let line = format(new Date(now()).toISOString(), level, message, fields);
-    for (const secret of secrets) line = line.replaceAll(secret, "[redacted]");
+    let line = format(timestamp(), level, message, fields);
+    for (const secret of secrets) if (line.includes(secret)) line = line.replaceAll(secret, "[redacted]");
     write(line);
   };
   return {
@@ -62,7 +73,18 @@ export function chooseLogFormat(text: string | undefined, isTerminal: boolean): 
 }
 
 function formatJson(time: string, level: LogLevel, message: string, fields?: Record<string, unknown>): string {
-  return JSON.stringify({ time, level, msg: message, ...fields }, errorReplacer);
+  const record = { time, level, msg: message, ...fields };
+  // A replacer makes JSON.stringify call back for every value: only lines that carry an object need it.
+  return JSON.stringify(record, hasObjectValue(fields) ? errorReplacer : undefined);
+}
+
+function hasObjectValue(fields: Record<string, unknown> | undefined): boolean {
+  if (fields === undefined) return false;
+  for (const key in fields) {
+    const value = fields[key];
+    if (value !== null && typeof value === "object") return true;
+  }
+  return false;
 }
 
 const LEVEL_LABEL: Record<LogLevel, string> = {

@@ -1,6 +1,6 @@
 // Watches upstream calls in flight for the three reasons to give one up: the client left, its deadline passed, or
-// the proxy is stopping. One sweep timer serves every call, so a call costs a Set entry instead of its own timer
-// and two abort listeners: on the bench machine those took about 4 µs of a 60 µs request, far more than they cost
+// the proxy is stopping. One sweep timer serves every call, so a call costs a list node instead of its own timer
+// and two abort listeners: on the bench machine those took about 3 µs of a 60 µs request, far more than they cost
 // in isolation (see README, Performance).
 
 export type GiveUpReason = "client_gone" | "timeout" | "stopping";

@@ -22,6 +22,18 @@ describe("createLogger", () => {
     ]);
   });
 
+  it("reduces an error nested in a field's object too, and stamps each line with its own millisecond", () => {
+    let nowMs = AT;
+    const { logger, lines } = capture({ now: () => nowMs });
+    logger.warn("retry", { attempt: { instance: "east", error: new RangeError("late") } });
+    nowMs += 1;
+    logger.info("request", { requestId: "r2" });
+    expect(lines.map((line) => JSON.parse(line))).toEqual([
+      { time: "2026-11-24T14:05:06.789Z", level: "warn", msg: "retry", attempt: { instance: "east", error: { name: "RangeError", message: "late" } } },
+      { time: "2026-11-24T14:05:06.790Z", level: "info", msg: "request", requestId: "r2" },
+    ]);
+  });
+
   it("drops lines below the level", () => {
     const { logger, lines } = capture({ level: "warn" });
     logger.debug("d");

@@ -32,8 +32,8 @@ const MAX_RESERVE_BATCH = 32;
 /** A reservation queued behind a batch that has not come back this long goes out in a batch of its own. */
 const MAX_RESERVE_WAIT_MS = 1;
 /**
- * Two script calls may be out at once: with one, the bench's proxy sat idle about 5% of the time waiting for Redis
- * at 25 connections, and the limited proxy did 6% fewer requests a second (see README, Performance).
+ * Two script calls may be out at once: with one, a reservation made just after a batch left waited for that batch
+ * to come back before its own went, and the bench's proxy core sat about 5% idle (see README, Performance).
  */
 const MAX_RESERVES_IN_FLIGHT = 2;
 

@@ -88,9 +88,8 @@ export function createBodyQueue(flow: BodyFlow): BodyQueue {
       return chunks.length === 0 ? new Uint8Array(0) : take();
     },
     async bytes() {
-      // Usually the whole body came with the head: no read loop, no copy.
-      if (ended && chunks.length <= 1) return chunks.length === 0 ? new Uint8Array(0) : take();
-      return readToEnd(reader);
+      // Usually the whole body came with the head: no read loop.
+      return reader.takeRestIfEnded() ?? readToEnd(reader);
     },
   };
 

@@ -1,5 +1,5 @@
 // The upstream client the proxy uses by default: HTTP/1.1 over Bun's own TCP/TLS sockets, with a keep-alive pool
-// per origin. It costs about a third less CPU per call than fetch on the bench machine (see README, Performance),
+// per origin. It costs about a third less CPU per call than fetch on the bench machine (see README, Upstream connections),
 // because a call is one socket write and one read on the JS thread, with no request, header or stream objects.
 import type { Socket, SocketHandler } from "bun";
 import { createBodyQueue, type BodyQueue } from "./body-queue.ts";

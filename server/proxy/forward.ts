@@ -56,6 +56,20 @@ export type ForwardInput = {
 };
 
 type Failure = FailedAttempt & { retryAfterMs?: number };
+
+// Records wait up to a second for the statistics writer: what they share (no failures, a region's name) is one
+// long-lived value instead of a fresh one per request for the collector to promote and trace.
+const NO_FAILURES: FailedAttempt[] = Object.freeze([]) as unknown as FailedAttempt[];
+const regions = new Map<string, string>();
+const MAX_REGIONS = 64;
+
+function internRegion(region: string | null): string | null {
+  if (region === null) return null;
+  const known = regions.get(region);
+  if (known !== undefined) return known;
+  if (regions.size < MAX_REGIONS) regions.set(region, region);
+  return region;
+}
 type Outcome = Partial<RequestRecord> & Pick<RequestRecord, "status">;
 
 type AttemptResult =
@@ -89,7 +103,7 @@ export async function forward(input: ForwardInput, deps: ForwardDeps): Promise<R
     };
     const record = toRequestRecord(identity, deps.now(), outcome);
     record.attempts = outcome.attempts ?? attempts;
-    record.failedAttempts = outcome.failedAttempts ?? failures.map(({ retryAfterMs: _, ...attempt }) => attempt);
+    record.failedAttempts = outcome.failedAttempts ?? (failures.length === 0 ? NO_FAILURES : failures.map(({ retryAfterMs: _, ...attempt }) => attempt));
     deps.settle(record);
   };
 
@@ -288,7 +302,7 @@ async function attemptTarget(
     instance: name,
     deployment: target.deployment,
     upstreamRequestId: response.headers.get("apim-request-id") ?? response.headers.get("x-request-id"),
-    region: response.headers.get("x-ms-region"),
+    region: internRegion(response.headers.get("x-ms-region")),
   };
 
   if (outcome === "success" && request.stream) {

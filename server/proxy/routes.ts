@@ -41,6 +41,9 @@ function deploymentIn(params: unknown): string | undefined {
   return typeof deployment === "string" ? deployment : undefined;
 }
 
+/** The records' `endpoint`, one string per operation. */
+const ENDPOINT_OF: Readonly<Record<Operation, string>> = { "chat/completions": "/chat/completions", completions: "/completions", embeddings: "/embeddings" };
+
 export type ProxyHandler = (request: Request, server: BunServer, operation: Operation, deployment?: string) => Promise<Response>;
 
 /**
@@ -71,7 +74,7 @@ export function proxyRoutes(deps: ProxyDeps) {
     const startedAt = deps.forward.now();
     const requestId = crypto.randomUUID();
     const answerHeaders = deps.answerHeaders(request);
-    const endpoint = `/${operation}`;
+    const endpoint = ENDPOINT_OF[operation];
     let model = "";
     let clientName: string | null = null;
     let client: ClientIdentity | null = null;

@@ -92,11 +92,13 @@ export function proxyRoutes(deps: ProxyDeps) {
       const parsed = parseProxyRequest(operation, bytes, modelFromPath);
       model = parsed.model;
       const targets = deps.table.byModel.get(parsed.model);
-      if (!targets) {
+      if (!targets?.[0]) {
         throw new ProxyError("model_not_found", `The model '${parsed.model}' does not exist or is not served by this proxy.`, {
           param: "model",
         });
       }
+      // The table's own string, equal to the one parsed: the request's record keeps it until statistics are written.
+      parsed.model = model = targets[0].model;
       const instances = targets.map((target) => target.instance);
       const estimate = await deps.limiter.estimate(
         { operation, model: parsed.model, body: parsed.body, bodyBytes: bytes.byteLength },

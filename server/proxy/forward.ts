@@ -59,7 +59,7 @@ type Failure = FailedAttempt & { retryAfterMs?: number };
 
 // Records wait up to a second for the statistics writer: what they share (no failures, a region's name) is one
 // long-lived value instead of a fresh one per request for the collector to promote and trace.
-const NO_FAILURES: FailedAttempt[] = Object.freeze([]) as unknown as FailedAttempt[];
+const NO_FAILURES: readonly FailedAttempt[] = Object.freeze([]);
 const regions = new Map<string, string>();
 const MAX_REGIONS = 64;
 
@@ -70,6 +70,7 @@ function internRegion(region: string | null): string | null {
   if (regions.size < MAX_REGIONS) regions.set(region, region);
   return region;
 }
+
 type Outcome = Partial<RequestRecord> & Pick<RequestRecord, "status">;
 
 type AttemptResult =

@@ -22,7 +22,7 @@ export type RequestRecord = {
   instance: string | null;
   deployment: string | null;
   attempts: number;
-  failedAttempts: FailedAttempt[];
+  failedAttempts: readonly FailedAttempt[];
   latencyMs: number;
   ttfbMs: number | null;
   usage: Usage | null;

@@ -105,6 +105,13 @@ export function createResponseParser(events: ParserEvents): ResponseParser {
         pending = Buffer.from(buf.subarray(at));
         at = buf.length;
       };
+      /** Hands on as much of the `remaining` body bytes (fixed length, or the current chunk) as this push holds. */
+      const takeBody = () => {
+        const take = Math.min(remaining, buf.length - at);
+        events.body(buf.subarray(at, at + take));
+        at += take;
+        remaining -= take;
+      };
       while (at < buf.length) {
         switch (state) {
           case State.Head: {
@@ -116,7 +123,7 @@ export function createResponseParser(events: ParserEvents): ResponseParser {
             // The same limit whether the head came in pieces (checked above) or in one read.
             if (end + HEAD_END.length - at > MAX_HEAD_BYTES) throw new ResponseParseError(`response head longer than ${MAX_HEAD_BYTES} bytes`);
             const { head, version } = parseHead(buf.toString("latin1", at, end));
-            at = end + 4;
+            at = end + HEAD_END.length;
             // 100 Continue and other interim answers precede the real one.
             if (head.status >= 100 && head.status < 200) {
               if (head.status === 101) throw new ResponseParseError("unexpected protocol switch");
@@ -125,14 +132,10 @@ export function createResponseParser(events: ParserEvents): ResponseParser {
             startBody(head, version);
             break;
           }
-          case State.Fixed: {
-            const take = Math.min(remaining, buf.length - at);
-            events.body(buf.subarray(at, at + take));
-            at += take;
-            remaining -= take;
+          case State.Fixed:
+            takeBody();
             if (remaining === 0) finish();
             break;
-          }
           case State.UntilClose:
             events.body(at === 0 ? buf : buf.subarray(at));
             at = buf.length;
@@ -151,14 +154,10 @@ export function createResponseParser(events: ParserEvents): ResponseParser {
             state = remaining === 0 ? State.Trailers : State.ChunkData;
             break;
           }
-          case State.ChunkData: {
-            const take = Math.min(remaining, buf.length - at);
-            events.body(buf.subarray(at, at + take));
-            at += take;
-            remaining -= take;
+          case State.ChunkData:
+            takeBody();
             if (remaining === 0) state = State.ChunkDataEnd;
             break;
-          }
           case State.ChunkDataEnd:
             if (buf.length - at < 2) {
               waitForMore(2, "chunk end");

@@ -86,10 +86,15 @@ export function createSocketUpstreamClient(options: SocketClientOptions = {}): U
     scheduleServe(origin);
   };
 
-  const destroy = (connection: Connection) => {
+  /** The connection serves no more calls: out of the idle pool and of its origin's count. */
+  const retire = (connection: Connection) => {
     connection.closed = true;
     forgetIdle(connection);
     uncount(connection);
+  };
+
+  const destroy = (connection: Connection) => {
+    retire(connection);
     connection.socket?.terminate();
   };
 
@@ -109,8 +114,7 @@ export function createSocketUpstreamClient(options: SocketClientOptions = {}): U
     connection.exchange = null;
     if (connection.closed) return;
     if (!head.keepAlive) {
-      connection.closed = true;
-      uncount(connection);
+      retire(connection);
       connection.socket?.end();
       return;
     }
@@ -133,12 +137,9 @@ export function createSocketUpstreamClient(options: SocketClientOptions = {}): U
   };
 
   const serveWaiting = (origin: Origin) => {
+    // An aborted call has left the line already (see abort).
     while (origin.waiting.length > 0) {
       const exchange = origin.waiting[0]!;
-      if (exchange.aborted) {
-        origin.waiting.shift();
-        continue;
-      }
       const pooled = takeIdle(origin);
       if (pooled) {
         origin.waiting.shift();
@@ -208,9 +209,7 @@ export function createSocketUpstreamClient(options: SocketClientOptions = {}): U
   };
 
   const closed = (connection: Connection, error?: Error) => {
-    connection.closed = true;
-    forgetIdle(connection);
-    uncount(connection);
+    retire(connection);
     const exchange = connection.exchange;
     connection.exchange = null;
     if (!exchange || exchange.done || exchange.aborted) return;

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   CLIENT_CORE,
+  HAS_CHRT,
   HAS_TASKSET,
   findFreePort,
   killChildrenOnExit,
@@ -214,12 +215,12 @@ async function main(): Promise<void> {
   const servers: ServerChild[] = [];
   let redis: Awaited<ReturnType<typeof startRedisServer>> | undefined;
   try {
-    progress(`bench: ${settings.runs} run(s) × ${settings.seconds}s load + ${settings.latencySeconds}s at c=1 per cell; taskset ${HAS_TASKSET ? "on" : "missing, unpinned"}`);
+    progress(`bench: ${settings.runs} run(s) × ${settings.seconds}s load + ${settings.latencySeconds}s at c=1 per cell; taskset ${HAS_TASKSET ? "on" : "missing, unpinned"}, simulator ${HAS_CHRT ? "SCHED_BATCH" : "at normal priority (no chrt)"}`);
     const simulator = await startServer("simulator", ["bun", "tests/bench/simulator-server.ts"], {
       SIM_API_KEY: SIMULATOR_API_KEY,
       SIM_COMPLETION_TOKENS: String(COMPLETION_TOKENS),
       SIM_EMBEDDING_DIMENSIONS: String(EMBEDDING_DIMENSIONS),
-    });
+    }, { kind: "listening-line" }, "batch");
     servers.push(simulator);
     const passThrough = await startServer("pass-through", ["bun", "tests/bench/pass-through.ts"], { UPSTREAM_URL: simulator.url });
     servers.push(passThrough);

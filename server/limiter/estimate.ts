@@ -41,7 +41,7 @@ export type TokenEstimator = {
    * @param roomTokens the smallest token budget the request could bump into (Infinity when none is limited):
    * the prompt is counted exactly only when its upper bound could come near it.
    */
-  estimate(input: EstimateInput, roomTokens: number): Promise<TokenEstimate>;
+  estimate(input: EstimateInput, roomTokens: number): TokenEstimate | Promise<TokenEstimate>;
 };
 
 // Azure prices an image by tiles: 85 + 170 per 512px tile; 765 is a 1024×1024 "high" image, 1445 the most tiles one can have.
@@ -59,7 +59,8 @@ export function createTokenEstimator(options: TokenEstimatorOptions): TokenEstim
   const caches = new Map<Encoding, StringCountCache>();
   const cacheChars = options.cacheChars ?? DEFAULT_CACHE_CHARS;
   return {
-    async estimate(input, roomTokens) {
+    // Without a promise unless a tokenizer must load: most requests are far from any limit, or their encoding is loaded.
+    estimate(input, roomTokens) {
       const completionTokens = completionReservation(input.operation, input.body, options.defaultMaxTokens);
       const images = input.operation === "chat/completions" ? countImages(input.body.messages) : 0;
       const upperBound = input.bodyBytes + images * IMAGE_MAX_TOKENS;
@@ -68,15 +69,20 @@ export function createTokenEstimator(options: TokenEstimatorOptions): TokenEstim
         return { promptTokens, completionTokens, totalTokens: promptTokens + completionTokens, exact: false };
       }
       const encoding = encodingForModel(input.model);
-      let cache = caches.get(encoding);
-      if (!cache) {
-        cache = createStringCountCache(await loadTokenCounter(input.model), cacheChars);
-        caches.set(encoding, cache);
-      }
-      const promptTokens = Math.ceil(countPrompt(input.operation, input.body, countWithinBudget(cache.count, EXACT_COUNT_CHARS)));
-      return { promptTokens, completionTokens, totalTokens: promptTokens + completionTokens, exact: true };
+      const cache = caches.get(encoding);
+      if (cache) return exactly(input, cache, completionTokens);
+      return loadTokenCounter(input.model).then((counter) => {
+        const loaded = caches.get(encoding) ?? createStringCountCache(counter, cacheChars);
+        caches.set(encoding, loaded);
+        return exactly(input, loaded, completionTokens);
+      });
     },
   };
+}
+
+function exactly(input: EstimateInput, cache: StringCountCache, completionTokens: number): TokenEstimate {
+  const promptTokens = Math.ceil(countPrompt(input.operation, input.body, countWithinBudget(cache.count, EXACT_COUNT_CHARS)));
+  return { promptTokens, completionTokens, totalTokens: promptTokens + completionTokens, exact: true };
 }
 
 function countPrompt(operation: Operation, body: Record<string, unknown>, count: CountTokens): number {

@@ -102,7 +102,8 @@ export type LimiterStatus = {
 };
 
 export type Limiter = {
-  reserve(input: ReserveInput): Promise<ReserveOutcome>;
+  /** Answers at once (no promise) when nothing limits the request: no client key limit, an unlimited instance. */
+  reserve(input: ReserveInput): ReserveOutcome | Promise<ReserveOutcome>;
   /** Replaces the reservation's tokens with what the call really used. Returns at once; idempotent. */
   reconcile(reservation: Reservation, actualTokens: number): void;
   /** Takes the reservation back entirely (tokens and the request). Returns at once; idempotent. */
@@ -115,7 +116,7 @@ export type Limiter = {
   /** Share of the instance's limits in use by the last reply seen, 0..1 (0 when unknown or unlimited). */
   utilisation(instance: LimitedInstance): number;
   /** Prompt + completion tokens for `request`; exact BPE only when a limit in `scope` could be near. */
-  estimate(request: EstimateInput, scope: Pick<ReserveInput, "instances" | "client">): Promise<TokenEstimate>;
+  estimate(request: EstimateInput, scope: Pick<ReserveInput, "instances" | "client">): TokenEstimate | Promise<TokenEstimate>;
   /** Tokens and requests counted for the instance in the window by the last reply seen (0 when none recent). */
   usage(instance: LimitedInstance): { tokens: number; requests: number };
   /** Clears the instance's window in the store it is counted in (and in the local fallback). */
@@ -238,60 +239,65 @@ export function createLimiter(options: LimiterOptions): Limiter {
     return { ok: false, reason: "rate_limited", scope, retryAfterMs: Math.max(0, Math.ceil(retryAt - nowMs)), headers };
   };
 
+  /** A request some limit applies to: checked and reserved in the store (Redis or memory). */
+  const reserveLimited = async (input: ReserveInput, first: LimitedInstance, command: ReserveCommand): Promise<ReserveOutcome> => {
+    const { tokens } = command;
+    const fit = checkCouldEverFit({ tokens, instances: input.instances, client: input.client });
+    if (!fit.ok) return { ok: false, reason: "too_large", scope: fit.scope, retryAfterMs: 0, headers: {} };
+
+    const remembered = rememberedRefusal(input, command);
+    if (remembered) return remembered;
+
+    const { reply, store } = await reserveInStore(command);
+    if (reply === "open") {
+      return { ok: true, chosen: 0, reservation: freeReservation(first, input.client, tokens, now(), params), headers: {} };
+    }
+    if (reply === "closed") {
+      return { ok: false, reason: "unavailable", scope: "instance", retryAfterMs: CLOSED_RETRY_AFTER_MS, headers: {} };
+    }
+    if (command.client && reply.client) {
+      const refusedHere = !reply.ok && reply.blockedBy === "client";
+      snapshots.record(command.client.key, reply.client, refusedHere ? { tokens, retryAfterMs: reply.retryAfterMs } : undefined);
+    }
+    reply.instances.forEach((usage, index) => {
+      const spec = command.instances[index];
+      if (spec && isLimited(spec.limits)) snapshots.record(spec.key, usage, { tokens, retryAfterMs: usage.retryAfterMs });
+    });
+
+    if (!reply.ok) {
+      const headers = headersFor(input.client, first, reply.client, reply.instances[0], reply.nowMs, params);
+      if (reply.retryAfterMs === Infinity) return { ok: false, reason: "too_large", scope: reply.blockedBy, retryAfterMs: 0, headers };
+      return { ok: false, reason: "rate_limited", scope: reply.blockedBy, retryAfterMs: Math.ceil(reply.retryAfterMs), headers };
+    }
+    const chosen = input.instances[reply.chosen];
+    const chosenSpec = command.instances[reply.chosen];
+    if (!chosen || !chosenSpec) throw new Error(`limiter store chose instance ${reply.chosen} of ${input.instances.length}`);
+    const keys = [command.client?.key, isLimited(chosenSpec.limits) ? chosenSpec.key : undefined].filter(
+      (key): key is string => key !== undefined,
+    );
+    const reservation = new Reservation({
+      instance: chosen.name,
+      client: input.client?.name ?? null,
+      tokens,
+      bucket: reply.bucket,
+      keys,
+      store,
+    });
+    const headers = headersFor(input.client, chosen, reply.client, reply.instances[reply.chosen], reply.nowMs, params);
+    return { ok: true, chosen: reply.chosen, reservation, headers };
+  };
+
   return {
-    async reserve(input) {
+    reserve(input) {
       const [first] = input.instances;
       if (!first) throw new Error("reserve needs at least one candidate instance");
       const tokens = Math.max(0, Math.ceil(input.tokens));
-      const command: ReserveCommand = { client: clientSpec(input.client), instances: input.instances.map(instanceSpec), tokens };
-      if (!command.client && !isLimited(instanceLimits(first))) {
+      const client = clientSpec(input.client);
+      if (!client && !isLimited(instanceLimits(first))) {
         return { ok: true, chosen: 0, reservation: freeReservation(first, input.client, tokens, now(), params), headers: {} };
       }
-      const fit = checkCouldEverFit({ tokens, instances: input.instances, client: input.client });
-      if (!fit.ok) return { ok: false, reason: "too_large", scope: fit.scope, retryAfterMs: 0, headers: {} };
-
-      const remembered = rememberedRefusal(input, command);
-      if (remembered) return remembered;
-
-      const { reply, store } = await reserveInStore(command);
-      if (reply === "open") {
-        return { ok: true, chosen: 0, reservation: freeReservation(first, input.client, tokens, now(), params), headers: {} };
-      }
-      if (reply === "closed") {
-        return { ok: false, reason: "unavailable", scope: "instance", retryAfterMs: CLOSED_RETRY_AFTER_MS, headers: {} };
-      }
-      if (command.client && reply.client) {
-        const refusedHere = !reply.ok && reply.blockedBy === "client";
-        snapshots.record(command.client.key, reply.client, refusedHere ? { tokens, retryAfterMs: reply.retryAfterMs } : undefined);
-      }
-      reply.instances.forEach((usage, index) => {
-        const spec = command.instances[index];
-        if (spec && isLimited(spec.limits)) snapshots.record(spec.key, usage, { tokens, retryAfterMs: usage.retryAfterMs });
-      });
-
-      if (!reply.ok) {
-        const headers = headersFor(input.client, first, reply.client, reply.instances[0], reply.nowMs, params);
-        if (reply.retryAfterMs === Infinity) return { ok: false, reason: "too_large", scope: reply.blockedBy, retryAfterMs: 0, headers };
-        return { ok: false, reason: "rate_limited", scope: reply.blockedBy, retryAfterMs: Math.ceil(reply.retryAfterMs), headers };
-      }
-      const chosen = input.instances[reply.chosen];
-      const chosenSpec = command.instances[reply.chosen];
-      if (!chosen || !chosenSpec) throw new Error(`limiter store chose instance ${reply.chosen} of ${input.instances.length}`);
-      const keys = [command.client?.key, isLimited(chosenSpec.limits) ? chosenSpec.key : undefined].filter(
-        (key): key is string => key !== undefined,
-      );
-      const reservation = new Reservation({
-        instance: chosen.name,
-        client: input.client?.name ?? null,
-        tokens,
-        bucket: reply.bucket,
-        keys,
-        store,
-      });
-      const headers = headersFor(input.client, chosen, reply.client, reply.instances[reply.chosen], reply.nowMs, params);
-      return { ok: true, chosen: reply.chosen, reservation, headers };
+      return reserveLimited(input, first, { client, instances: input.instances.map(instanceSpec), tokens });
     },
-
     reconcile(reservation, actualTokens) {
       if (!reservation.takeSettlement()) return;
       const delta = Math.max(0, Math.ceil(actualTokens)) - reservation.tokens;

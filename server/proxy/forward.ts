@@ -138,11 +138,13 @@ export async function forward(input: ForwardInput, deps: ForwardDeps): Promise<R
         return errorResponse(error);
       }
       // One limiter round trip charges the client key and the first candidate with room, together or not at all.
-      const reserved = await deps.limiter.reserve({
+      const reserving = deps.limiter.reserve({
         instances: candidates.map((candidate) => candidate.instance),
         client: input.client,
         tokens: input.estimate.totalTokens,
       });
+      // Nothing limits most requests: the answer is then at hand, and awaiting it would cost a microtask turn.
+      const reserved = reserving instanceof Promise ? await reserving : reserving;
       rateHeaders = reserved.headers;
       if (!reserved.ok) {
         if (isRetry) retryBudget.retryFinished();

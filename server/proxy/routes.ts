@@ -100,10 +100,9 @@ export function proxyRoutes(deps: ProxyDeps) {
       // The table's own string, equal to the one parsed: the request's record keeps it until statistics are written.
       parsed.model = model = targets[0].model;
       const instances = targets.map((target) => target.instance);
-      const estimate = await deps.limiter.estimate(
-        { operation, model: parsed.model, body: parsed.body, bodyBytes: bytes.byteLength },
-        { instances, client },
-      );
+      const estimated = deps.limiter.estimate({ operation, model: parsed.model, body: parsed.body, bodyBytes: bytes.byteLength }, { instances, client });
+      // An await costs a turn of the microtask queue even on a plain value: only a tokenizer still loading needs one.
+      const estimate = estimated instanceof Promise ? await estimated : estimated;
       // A request larger than every budget would otherwise meet an endless series of 429s.
       const fit = checkCouldEverFit({ tokens: estimate.totalTokens, instances, client });
       if (!fit.ok) throw new ProxyError("tokens_exceed_limit", fit.message);

@@ -72,7 +72,7 @@ async function measureEstimate() {
     bodyBytes: body.bytes,
   });
   await estimator.estimate(input(same), 0);
-  const time = async (label: string, run: (i: number) => Promise<unknown>, count: number) => {
+  const time = async (label: string, run: (i: number) => unknown, count: number) => {
     for (let i = 0; i < 500; i++) await run(i);
     const started = performance.now();
     for (let i = 0; i < count; i++) await run(i);

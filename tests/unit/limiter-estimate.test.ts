@@ -25,6 +25,18 @@ describe("estimate", () => {
     });
   });
 
+  it("answers without a promise unless a tokenizer has to load, with the same figures", async () => {
+    const fresh = createTokenEstimator({ defaultMaxTokens: 256 });
+    const input = chat({ model: "gpt-4o", messages, max_tokens: 50 });
+    expect(fresh.estimate(input, Infinity)).not.toBeInstanceOf(Promise);
+    const loading = fresh.estimate(input, 100);
+    expect(loading).toBeInstanceOf(Promise);
+    const counted = await loading;
+    const loaded = fresh.estimate(input, 100);
+    expect(loaded).not.toBeInstanceOf(Promise);
+    expect(loaded).toEqual(counted);
+  });
+
   it("uses a bound from the body size when no limit is near, never above the byte count", async () => {
     const input = chat({ model: "gpt-4o", messages });
     const estimate = await estimator.estimate(input, Infinity);

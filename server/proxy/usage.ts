@@ -5,6 +5,9 @@ export type Usage = { prompt_tokens: number; completion_tokens: number; total_to
 const decoder = new TextDecoder();
 const USAGE_KEY = Buffer.from('"usage"');
 const BACKSLASH = 0x5c;
+const QUOTE = 0x22;
+const OPEN_BRACE = 0x7b;
+const CLOSE_BRACE = 0x7d;
 
 /** Azure and OpenAI put `usage` at or near the end of a body: only the bytes from its key on are decoded. */
 export function readUsageFromBody(bytes: Uint8Array): Usage | null {
@@ -52,14 +55,15 @@ function asCount(value: unknown): number | undefined {
 function findObjectEnd(text: string, open: number): number {
   let depth = 0;
   let inString = false;
+  // Char codes, not one-character strings: this runs over every answer's usage object.
   for (let i = open; i < text.length; i++) {
-    const char = text[i];
+    const code = text.charCodeAt(i);
     if (inString) {
-      if (char === "\\") i++;
-      else if (char === '"') inString = false;
-    } else if (char === '"') inString = true;
-    else if (char === "{") depth++;
-    else if (char === "}" && --depth === 0) return i;
+      if (code === BACKSLASH) i++;
+      else if (code === QUOTE) inString = false;
+    } else if (code === QUOTE) inString = true;
+    else if (code === OPEN_BRACE) depth++;
+    else if (code === CLOSE_BRACE && --depth === 0) return i;
   }
   return -1;
 }

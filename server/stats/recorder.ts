@@ -2,6 +2,7 @@
 import type { StatsDatabase } from "../db/client.ts";
 import type { Logger } from "../log.ts";
 import type { RequestRecord } from "../proxy/request-record.ts";
+import { RequestQueue } from "./request-queue.ts";
 import { createRetentionPruner, type Retention, type RetentionPruner } from "./retention.ts";
 import { createBatchWriter, type BatchWriter } from "./write.ts";
 
@@ -43,7 +44,7 @@ const PRUNE_BATCH_ROWS = 5000;
 
 export function createStatsRecorder(options: StatsRecorderOptions): StatsRecorder {
   const { logger } = options;
-  const queue: RequestRecord[] = [];
+  const queue = new RequestQueue();
   let dropped = 0;
   let written = 0;
   let lastError: string | null = options.database ? null : "the statistics database could not be opened";
@@ -68,7 +69,7 @@ export function createStatsRecorder(options: StatsRecorderOptions): StatsRecorde
   /** Writes the oldest batch; the rows leave the queue only once committed. */
   const writeOneBatch = (): boolean => {
     if (!write || queue.length === 0) return false;
-    const batch = queue.slice(0, options.batchRows);
+    const batch = queue.peek(options.batchRows);
     try {
       write(batch);
     } catch (error) {
@@ -77,8 +78,8 @@ export function createStatsRecorder(options: StatsRecorderOptions): StatsRecorde
       lastError = messageOf(error);
       return false;
     }
-    queue.splice(0, batch.length);
-    written += batch.length;
+    queue.drop(batch.count);
+    written += batch.count;
     if (degraded) logger.info("statistics writes recovered", { written });
     degraded = false;
     lastError = null;
@@ -131,7 +132,7 @@ export function createStatsRecorder(options: StatsRecorderOptions): StatsRecorde
       while (writeOneBatch());
       closed = true;
       dropped += queue.length;
-      queue.length = 0;
+      queue.clear();
     },
     status: () => ({ state: degraded ? "degraded" : "ok", queued: queue.length, dropped, written, lastError }),
   };

@@ -4,10 +4,10 @@ import { getTableColumns, getTableName, type Column } from "drizzle-orm";
 import type { SQLiteTable } from "drizzle-orm/sqlite-core";
 import type { StatsDatabase } from "../db/client.ts";
 import { failedAttempts, latencyRollups, requests, rollups } from "../db/schema.ts";
-import type { RequestRecord } from "../proxy/request-record.ts";
-import { ROLLUP_BUCKETS_SEC, toFailedAttemptRows, toLatencyRollupRows, toRequestRow, toRollupRows } from "./rows.ts";
+import type { RequestBatch } from "./request-queue.ts";
+import { REQUEST_ROW_KEYS, ROLLUP_BUCKETS_SEC, toLatencyRollupRows, toRollupRows } from "./rows.ts";
 
-export type BatchWriter = (records: readonly RequestRecord[]) => void;
+export type BatchWriter = (batch: RequestBatch) => void;
 
 /**
  * Statements are prepared once from the Drizzle schema and run per row on bun:sqlite directly: Drizzle's
@@ -15,7 +15,7 @@ export type BatchWriter = (records: readonly RequestRecord[]) => void;
  */
 export function createBatchWriter(database: StatsDatabase): BatchWriter {
   const { client } = database;
-  const insertRequest = prepareInsert(client, requests);
+  const insertRequest = prepareInsert(client, requests, { order: REQUEST_ROW_KEYS });
   const insertAttempt = prepareInsert(client, failedAttempts);
   const addRollup = prepareInsert(client, rollups, {
     key: [rollups.bucketSec, rollups.startSec, rollups.instance, rollups.model, rollups.clientName, rollups.status],
@@ -23,16 +23,16 @@ export function createBatchWriter(database: StatsDatabase): BatchWriter {
   const addLatencies = prepareInsert(client, latencyRollups, {
     key: [latencyRollups.bucketSec, latencyRollups.startSec, latencyRollups.dimension, latencyRollups.value],
   });
-  const write = client.transaction((records: readonly RequestRecord[]) => {
-    insertRequest.many(records.map(toRequestRow));
-    insertAttempt.many(records.flatMap(toFailedAttemptRows));
+  const write = client.transaction((batch: RequestBatch) => {
+    insertRequest.values(batch.values, batch.count);
+    insertAttempt.many(batch.failedAttempts);
     for (const bucketSec of ROLLUP_BUCKETS_SEC) {
-      for (const row of toRollupRows(records, bucketSec)) addRollup.one(row);
-      for (const row of toLatencyRollupRows(records, bucketSec)) addLatencies.one(row);
+      for (const row of toRollupRows(batch, bucketSec)) addRollup.one(row);
+      for (const row of toLatencyRollupRows(batch, bucketSec)) addLatencies.one(row);
     }
   });
-  return (records) => {
-    if (records.length > 0) write(records);
+  return (batch) => {
+    if (batch.count > 0) write(batch);
   };
 }
 
@@ -41,14 +41,26 @@ type Row = Record<string, unknown>;
 /** Rows per multi-row INSERT: a statement per row costs about twice as much per row (measured, bun:sqlite). */
 const ROWS_PER_STATEMENT = 50;
 
-type Insert = { one(row: Row): void; many(rows: readonly Row[]): void };
+type Insert = {
+  one(row: Row): void;
+  many(rows: readonly Row[]): void;
+  /** `count` rows given as flat values in the `order` the insert was prepared with, ready for SQLite. */
+  values(values: readonly unknown[], count: number): void;
+};
 
 /**
- * `INSERT … VALUES (?, …)` over every column but an autoincrement id; with `key`, a conflict on it
- * adds the incoming values to the stored ones (how rollup increments accumulate).
+ * `INSERT … VALUES (?, …)` over every column but an autoincrement id (in `order` when given, which must name
+ * each of them); with `key`, a conflict on it adds the incoming values to the stored ones (how rollup
+ * increments accumulate).
  */
-function prepareInsert(client: Database, table: SQLiteTable, options: { key?: Column[] } = {}): Insert {
-  const columns = Object.entries(getTableColumns(table)).filter(([, column]) => !(column.primary && column.columnType === "SQLiteInteger"));
+function prepareInsert(client: Database, table: SQLiteTable, options: { key?: Column[]; order?: readonly string[] } = {}): Insert {
+  const tableColumns = getTableColumns(table);
+  const insertable = Object.entries(tableColumns).filter(([, column]) => !(column.primary && column.columnType === "SQLiteInteger"));
+  const { order } = options;
+  if (order && (new Set(order).size !== order.length || order.length !== insertable.length || insertable.some(([key]) => !order.includes(key)))) {
+    throw new Error(`the column order for ${getTableName(table)} does not name each of its columns once`);
+  }
+  const columns = order ? order.map((key) => [key, tableColumns[key]!] as const) : insertable;
   const names = columns.map(([, column]) => `"${column.name}"`);
   const tuple = `(${names.map(() => "?").join(", ")})`;
   const head = `INSERT INTO "${getTableName(table)}" (${names.join(", ")}) VALUES `;
@@ -81,8 +93,18 @@ function prepareInsert(client: Database, table: SQLiteTable, options: { key?: Co
     fill(values, 0, row);
     statement.run(...(values as SQLiteBinding[]));
   };
+  const run = (statement: Statement, values: readonly unknown[]) => statement.run(...(values as SQLiteBinding[]));
   return {
     one,
+    values(values, count) {
+      let next = 0;
+      if (multiStatement) {
+        for (; next + ROWS_PER_STATEMENT <= count; next += ROWS_PER_STATEMENT) {
+          run(multiStatement, values.slice(next * width, (next + ROWS_PER_STATEMENT) * width));
+        }
+      }
+      for (; next < count; next++) run(statement, values.slice(next * width, (next + 1) * width));
+    },
     many(rows) {
       let next = 0;
       if (multiStatement) {

@@ -7,6 +7,7 @@ import { openStatsDatabase } from "../../server/db/client.ts";
 import type { RequestRecord } from "../../server/proxy/request-record.ts";
 import { startAzureSimulator } from "../../server/simulator/azure-simulator.ts";
 import { createStatsRecorder } from "../../server/stats/recorder.ts";
+import { requestRowsOf, toFailedAttemptRows } from "../../server/stats/rows.ts";
 import { createBatchWriter } from "../../server/stats/write.ts";
 import { median } from "./stats.ts";
 import { createLogger } from "../../server/log.ts";
@@ -158,11 +159,11 @@ function seedDatabase(path: string, rows: number, now: number): void {
   for (let index = 0; index < rows; index++) {
     batch.push(seedRecord(index, rows, now, random));
     if (batch.length === 10_000) {
-      write(batch);
+      write({ ...requestRowsOf(batch), failedAttempts: batch.flatMap(toFailedAttemptRows) });
       batch.length = 0;
     }
   }
-  write(batch);
+  write({ ...requestRowsOf(batch), failedAttempts: batch.flatMap(toFailedAttemptRows) });
   database.client.run("PRAGMA wal_checkpoint(TRUNCATE)");
   database.close();
 }

@@ -5,7 +5,8 @@ import type { RequestRecord } from "../../server/proxy/request-record.ts";
 import { bucketIndexOf, estimatePercentile, HISTOGRAM_SIZE, LATENCY_BOUNDS_MS } from "../../server/stats/histogram.ts";
 import { readInstanceParam, readUsageParams, readWindowMinutes } from "../../server/stats/params.ts";
 import { retentionCutoffs } from "../../server/stats/retention.ts";
-import { toFailedAttemptRows, toLatencyRollupRows, toRequestRow, toRollupRows } from "../../server/stats/rows.ts";
+import { RequestQueue } from "../../server/stats/request-queue.ts";
+import { readRequestRow, requestRowsOf, toFailedAttemptRows, toLatencyRollupRows, toRollupRows } from "../../server/stats/rows.ts";
 import { summarize, summarizeInstance, type HistogramGroup } from "../../server/stats/summaries.ts";
 import { planSeriesWindow, planSummaryWindow } from "../../server/stats/window.ts";
 
@@ -70,7 +71,7 @@ describe("rows from records", () => {
       attempts: 2,
       failedAttempts: [{ instance: "east", status: 429, reason: "throttled", latencyMs: 12.6 }],
     });
-    expect(toRequestRow(failedOver)).toMatchObject({ instance: "west", clientName: "team-a", attempts: 2, totalTokens: 15 });
+    expect(readRequestRow(requestRowsOf([failedOver]), 0)).toMatchObject({ instance: "west", clientName: "team-a", attempts: 2, totalTokens: 15 });
     expect(toFailedAttemptRows(failedOver)).toEqual([
       { startedAtMs: T0, requestId: "r1", instance: "east", model: "gpt-4o", status: 429, reason: "throttled", latencyMs: 13 },
     ]);
@@ -78,12 +79,12 @@ describe("rows from records", () => {
 
   it("sums a batch per minute and dimension, with '' for no instance or key", () => {
     const rows = toRollupRows(
-      [
+      requestRowsOf([
         record(),
         record({ startedAt: T0 + 59_000, latencyMs: 80 }),
         record({ startedAt: T0 + 60_000 }),
         record({ instance: null, clientName: null, status: 401, usage: null, latencyMs: 1 }),
-      ],
+      ]),
       60,
     );
     expect(rows).toEqual([
@@ -91,25 +92,25 @@ describe("rows from records", () => {
       { bucketSec: 60, startSec: T0 / 1000 + 60, instance: "east", model: "gpt-4o", clientName: "team-a", status: 200, requests: 1, promptTokens: 10, completionTokens: 5, totalTokens: 15, latencyMsSum: 120 },
       { bucketSec: 60, startSec: T0 / 1000, instance: "", model: "gpt-4o", clientName: "", status: 401, requests: 1, promptTokens: 0, completionTokens: 0, totalTokens: 0, latencyMsSum: 1 },
     ]);
-    expect(toRollupRows([record(), record({ startedAt: T0 + 60_000 })], 3600)).toHaveLength(1);
+    expect(toRollupRows(requestRowsOf([record(), record({ startedAt: T0 + 60_000 })]), 3600)).toHaveLength(1);
   });
 
   it("groups interleaved requests as it groups runs of alike ones", () => {
     const a = () => record();
     const b = () => record({ instance: "west", clientName: "team-b", status: 429, latencyMs: 7 });
-    const interleaved = [a(), b(), a(), b(), a()];
-    const sorted = [a(), a(), a(), b(), b()];
+    const interleaved = requestRowsOf([a(), b(), a(), b(), a()]);
+    const sorted = requestRowsOf([a(), a(), a(), b(), b()]);
     const byKey = (rows: ReturnType<typeof toRollupRows>) => [...rows].sort((x, y) => x.instance.localeCompare(y.instance));
     expect(byKey(toRollupRows(interleaved, 60))).toEqual(byKey(toRollupRows(sorted, 60)));
     expect(toRollupRows(interleaved, 60).map((row) => row.requests).sort()).toEqual([2, 3]);
-    const latency = (records: ReturnType<typeof record>[]) =>
-      toLatencyRollupRows(records, 60).sort((x, y) => `${x.dimension}${x.value}`.localeCompare(`${y.dimension}${y.value}`));
+    const latency = (rows: ReturnType<typeof requestRowsOf>) =>
+      toLatencyRollupRows(rows, 60).sort((x, y) => `${x.dimension}${x.value}`.localeCompare(`${y.dimension}${y.value}`));
     expect(latency(interleaved)).toEqual(latency(sorted));
     expect(latency(interleaved).find((row) => row.dimension === "key" && row.value === "team-b")?.[`latency_${bucketIndexOf(7)}`]).toBe(2);
   });
 
   it("counts latency per dimension and time to first byte only where there was one", () => {
-    const rows = toLatencyRollupRows([record(), record({ ttfbMs: null, clientName: "team-b" })], 60);
+    const rows = toLatencyRollupRows(requestRowsOf([record(), record({ ttfbMs: null, clientName: "team-b" })]), 60);
     expect(rows.map((row) => [row.dimension, row.value])).toEqual([
       ["all", ""],
       ["instance", "east"],
@@ -120,6 +121,62 @@ describe("rows from records", () => {
     const all = rows[0]!;
     expect(all[`latency_${bucketIndexOf(120)}`]).toBe(2);
     expect(all[`ttfb_${bucketIndexOf(40)}`]).toBe(1);
+  });
+});
+
+describe("request queue", () => {
+  it("stores each request as SQLite's column values, rounded, with 1/0 for booleans and null for none", () => {
+    const rows = requestRowsOf([record({ startedAt: T0 + 0.6, latencyMs: 12.5, ttfbMs: null, stream: true, usage: null, clientAborted: true })]);
+    expect(readRequestRow(rows, 0)).toEqual({
+      startedAtMs: T0 + 1,
+      requestId: "r1",
+      clientName: "team-a",
+      model: "gpt-4o",
+      instance: "east",
+      deployment: "gpt-4o",
+      endpoint: "/chat/completions",
+      stream: 1,
+      status: 200,
+      errorCode: null,
+      attempts: 1,
+      latencyMs: 13,
+      ttfbMs: null,
+      promptTokens: null,
+      completionTokens: null,
+      totalTokens: null,
+      usageSource: "upstream",
+      upstreamRequestId: "up-1",
+      region: "East US",
+      clientAborted: 1,
+    });
+  });
+
+  it("hands out the oldest requests with their own failed attempts, and keeps the rest until they are dropped", () => {
+    const queue = new RequestQueue();
+    const failure = (instance: string) => ({ instance, status: 500, reason: "server_error" as const, latencyMs: 3 });
+    queue.push(record({ requestId: "a", failedAttempts: [failure("east")] }));
+    queue.push(record({ requestId: "b" }));
+    queue.push(record({ requestId: "c", failedAttempts: [failure("west"), failure("north")] }));
+    const first = queue.peek(2);
+    expect(first.count).toBe(2);
+    expect([0, 1].map((index) => readRequestRow(first, index).requestId)).toEqual(["a", "b"]);
+    expect(first.failedAttempts.map((row) => [row.requestId, row.instance])).toEqual([["a", "east"]]);
+    // Not written yet: peeking again gives the same requests.
+    expect(readRequestRow(queue.peek(2), 0).requestId).toBe("a");
+    queue.drop(2);
+    expect(queue.length).toBe(1);
+    const rest = queue.peek(10);
+    expect(rest.count).toBe(1);
+    expect(readRequestRow(rest, 0).requestId).toBe("c");
+    expect(rest.failedAttempts.map((row) => row.instance)).toEqual(["west", "north"]);
+    queue.drop(1);
+    expect(queue.peek(10)).toEqual({ values: [], count: 0, failedAttempts: [] });
+    // A batch handed out before clear keeps its values.
+    queue.push(record({ requestId: "d" }));
+    const held = queue.peek(10);
+    queue.clear();
+    expect(readRequestRow(held, 0).requestId).toBe("d");
+    expect(queue.length).toBe(0);
   });
 });
 

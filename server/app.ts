@@ -22,7 +22,7 @@ import { createRouter } from "./routing/router.ts";
 import { createAdmin } from "./admin/plugin.ts";
 import { createFleet, followClientKeys, followLatest } from "./fleet/fleet.ts";
 import { createMemoryOverrideStore, createSqliteOverrideStore } from "./fleet/override-store.ts";
-import { responseHeadersFor, securityHeaders } from "./http/security-headers.ts";
+import { proxyResponseHeaders, securityHeaders } from "./http/security-headers.ts";
 import { createAppStats, type StatsDeps } from "./stats/app-stats.ts";
 import { createLifecycle, type Lifecycle } from "./lifecycle.ts";
 import { createAttemptWatch } from "./proxy/attempt-watch.ts";
@@ -154,7 +154,7 @@ export function createApp(deps: AppDeps) {
     deps.onRequestSettled?.(record);
   };
   const corsOrigins = () => fleet.current().cors.origins;
-  const answerHeaders = (request: Request) => responseHeadersFor(request, corsOrigins);
+  const answerHeaders = (request: Request) => proxyResponseHeaders(request, corsOrigins);
   const proxy = proxyRoutes({
     table,
     answerHeaders,

@@ -30,6 +30,10 @@ export function isApiPath(pathname: string): boolean {
  */
 export function corsHeadersFor(pathname: string, origin: string | null, allowed: readonly string[]): Record<string, string> | null {
   if (origin === null || !CORS_PREFIXES.some((prefix) => pathname.startsWith(prefix))) return null;
+  return corsHeadersForOrigin(origin, allowed);
+}
+
+function corsHeadersForOrigin(origin: string, allowed: readonly string[]): Record<string, string> | null {
   if (allowed.includes("*")) return { "access-control-allow-origin": "*" };
   if (!allowed.includes(origin)) return null;
   return { "access-control-allow-origin": origin, vary: "Origin" };
@@ -89,6 +93,16 @@ export function responseHeadersFor(request: Request, corsOrigins: () => readonly
   const origin = request.headers.get("origin");
   const cors = origin === null ? null : corsHeadersFor(pathname, origin, corsOrigins());
   return cors ? { ...base, ...cors } : base;
+}
+
+/**
+ * responseHeadersFor a request routed to a proxied endpoint: every one is an API path under /v1/ or /openai/, so the
+ * answer depends on the Origin header alone and the request's URL is never built.
+ */
+export function proxyResponseHeaders(request: Request, corsOrigins: () => readonly string[]): Readonly<Record<string, string>> {
+  const origin = request.headers.get("origin");
+  const cors = origin === null ? null : corsHeadersForOrigin(origin, corsOrigins());
+  return cors ? { ...API_HEADERS, ...cors } : API_HEADERS;
 }
 
 function setMissing(response: Response, headers: ReadonlyArray<readonly [string, string]>): void {

@@ -15,7 +15,7 @@ export type ProxyDeps = {
   table: TargetTable;
   auth: ClientAuthenticator;
   maxBodyBytes: number;
-  /** Security and CORS headers for the answer to `request` (see responseHeadersFor). */
+  /** Security and CORS headers for the answer to `request` (see proxyResponseHeaders). */
   answerHeaders: (request: Request) => Readonly<Record<string, string>>;
   /** limits.client_idle_timeout, restored once a non-streamed answer is ready. */
   clientIdleTimeoutSec: number;

@@ -12,7 +12,8 @@ import {
 } from "../../server/admin/access.ts";
 import { isAdminPath } from "../../server/admin/auth.ts";
 import { Elysia } from "elysia";
-import { DASHBOARD_CSP, corsHeadersFor, pathnameOf, securityHeaders } from "../../server/http/security-headers.ts";
+import { DASHBOARD_CSP, corsHeadersFor, pathnameOf, proxyResponseHeaders, responseHeadersFor, securityHeaders } from "../../server/http/security-headers.ts";
+import { PROXY_ENDPOINTS } from "../../server/proxy/routes.ts";
 
 describe("decideAdminAccess", () => {
   it("needs credentials whenever a token is configured, wherever the caller is", () => {
@@ -131,6 +132,19 @@ describe("CORS", () => {
     expect(corsHeadersFor("/v1/models", "https://any.example.com", ["*"])).toEqual({ "access-control-allow-origin": "*" });
     expect(corsHeadersFor("/v1/models", null, allowed)).toBeNull();
     expect(corsHeadersFor("/v1/models", "https://app.example.com", [])).toBeNull();
+  });
+
+  it("gives a proxied endpoint's answer the headers it would get from its path, without reading the URL", () => {
+    const allowed = () => ["https://app.example.com"];
+    for (const { path } of PROXY_ENDPOINTS) {
+      const url = `http://proxy.test${path.replace(":deployment", "gpt-4o")}?api-version=2024-10-21`;
+      for (const origin of [null, "https://app.example.com", "https://evil.example.com"]) {
+        const request = new Request(url, { method: "POST", headers: origin ? { origin } : {} });
+        expect(proxyResponseHeaders(request, allowed)).toEqual(responseHeadersFor(request, allowed));
+      }
+    }
+    const request = new Request("http://proxy.test/v1/chat/completions", { method: "POST", headers: { origin: "https://app.example.com" } });
+    expect(proxyResponseHeaders(request, allowed)).toMatchObject({ "cache-control": "no-store", "access-control-allow-origin": "https://app.example.com" });
   });
 });
 

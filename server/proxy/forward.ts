@@ -373,7 +373,8 @@ async function attemptTarget(
 
   let bytes: Uint8Array;
   try {
-    bytes = await response.body.bytes();
+    // Usually the whole body came with the head: then it is at hand, with no promise to wait on.
+    bytes = response.body.takeRestIfEnded() ?? (await response.body.bytes());
   } catch {
     if (isAbandoned()) return abandon();
     return timedOut ? failed("timeout", response.status, "body not complete in time") : failed("connection_error", response.status, "body cut");

@@ -25,7 +25,7 @@ export async function readBodyWithin(request: Request, maxBytes: number): Promis
   const declared = request.headers.get("content-length");
   if (declared !== null && Number(declared) > maxBytes) throw tooLarge(maxBytes);
   try {
-    if (declared !== null) return new Uint8Array(await request.arrayBuffer());
+    if (declared !== null) return await request.bytes();
     if (!request.body) return new Uint8Array(0);
     const chunks: Uint8Array[] = [];
     let size = 0;

@@ -7,11 +7,13 @@ import { migrate } from "drizzle-orm/bun-sqlite/migrator";
 import journal from "../../drizzle/meta/_journal.json" with { type: "json" };
 import init from "../../drizzle/0000_init.sql" with { type: "text" };
 import instanceOverrides from "../../drizzle/0001_instance_overrides.sql" with { type: "text" };
+import requestsWithoutTimeIndex from "../../drizzle/0002_requests_without_time_index.sql" with { type: "text" };
 
 /** Migration SQL by journal tag (the file name without `.sql`). */
 export const EMBEDDED_MIGRATIONS: Readonly<Record<string, string>> = {
   "0000_init": init,
   "0001_instance_overrides": instanceOverrides,
+  "0002_requests_without_time_index": requestsWithoutTimeIndex,
 };
 export const EMBEDDED_JOURNAL = journal;
 

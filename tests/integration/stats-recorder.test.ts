@@ -198,4 +198,23 @@ describe("retention", () => {
     expect(createStatsQueries(database.db).summary(43_200, NOW).requests).toBe(31);
     database.close();
   });
+
+  it("keeps no time index on raw rows, and prunes them oldest id first, looking at one batch of ids at a time", () => {
+    const database = openStatsDatabase(tempDbPath());
+    const indexes = database.client.query("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'requests'").all();
+    expect(indexes).toEqual([]);
+    const recorder = createStatsRecorder(recorderOptions({ database }));
+    const day = 86_400_000;
+    for (let i = 0; i < 5; i++) recorder.record(record({ requestId: `old-${i}`, startedAt: NOW - 10 * day }));
+    for (let i = 0; i < 30; i++) recorder.record(record({ requestId: `new-${i}` }));
+    // Settled after newer requests (a stream of hours would): its row waits until the rows before it go.
+    recorder.record(record({ requestId: "late", startedAt: NOW - 10 * day }));
+    recorder.close();
+    const prune = createRetentionPruner(database, { rawDays: 7, rollupDays: 90 }, 20);
+    expect(prune(NOW).done).toBe(true);
+    const left = database.client.query("SELECT request_id FROM requests WHERE request_id NOT LIKE 'new-%'").all();
+    expect(left).toEqual([{ request_id: "late" }]);
+    expect(countRows(database.client, "requests")).toBe(31);
+    database.close();
+  });
 });

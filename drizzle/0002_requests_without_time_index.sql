@@ -1,0 +1,1 @@
+DROP INDEX `requests_started_at_idx`;

@@ -123,7 +123,10 @@ export function createProxyMetrics(knownModels: ReadonlySet<string>, sources: Me
 
   // Each label combination's children are looked up once, then a request only adds to numbers.
   const perAnswer = new Map<string, AnswerChildren>();
+  // Answers come in runs of alike ones: the previous answer's children are checked before a map key is built.
+  let last: { instance: string; model: string; status: number; children: AnswerChildren } | null = null;
   const childrenFor = (instance: string, model: string, status: number): AnswerChildren => {
+    if (last !== null && last.instance === instance && last.model === model && last.status === status) return last.children;
     const key = `${instance}\u0000${model}\u0000${status}`;
     let children = perAnswer.get(key);
     if (!children) {
@@ -136,6 +139,7 @@ export function createProxyMetrics(knownModels: ReadonlySet<string>, sources: Me
       };
       perAnswer.set(key, children);
     }
+    last = { instance, model, status, children };
     return children;
   };
 

@@ -52,12 +52,13 @@ const decoder = new TextDecoder();
  * @param modelFromPath Azure-style paths name the deployment in the URL; the body's `model` is then optional.
  */
 export function parseProxyRequest(operation: Operation, bytes: Uint8Array, modelFromPath?: string): ProxyRequest {
-  if (exceedsJsonDepth(bytes, MAX_JSON_DEPTH)) {
+  const text = decoder.decode(bytes);
+  if (exceedsJsonDepth(text, MAX_JSON_DEPTH)) {
     throw new ProxyError("invalid_request", `The JSON body nests deeper than ${MAX_JSON_DEPTH} levels.`);
   }
   let body: unknown;
   try {
-    body = JSON.parse(decoder.decode(bytes));
+    body = JSON.parse(text);
   } catch {
     throw new ProxyError("invalid_json", "We could not parse the JSON body of your request.");
   }

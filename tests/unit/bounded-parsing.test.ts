@@ -8,12 +8,14 @@ const bytes = (text: string) => new TextEncoder().encode(text);
 
 describe("exceedsJsonDepth", () => {
   it("counts arrays and objects, not brackets inside strings or escaped quotes", () => {
-    expect(exceedsJsonDepth(bytes(`${"[".repeat(3)}${"]".repeat(3)}`.padEnd(10)), 3)).toBe(false);
-    expect(exceedsJsonDepth(bytes(`${"[".repeat(4)}${"]".repeat(4)}`), 3)).toBe(true);
-    expect(exceedsJsonDepth(bytes(`{"a":{"b":{"c":{}}}}`), 3)).toBe(true);
-    expect(exceedsJsonDepth(bytes(`{"a":"[[[[[[[[{{{{{{"}`), 3)).toBe(false);
-    expect(exceedsJsonDepth(bytes(`{"a":"\\"[[[[[[[[","b":1}`), 3)).toBe(false);
-    expect(exceedsJsonDepth(bytes(`{"a":"\\\\",  "b":[[[1]]]}`), 3)).toBe(true);
+    expect(exceedsJsonDepth(`${"[".repeat(3)}${"]".repeat(3)}`.padEnd(10), 3)).toBe(false);
+    expect(exceedsJsonDepth(`${"[".repeat(4)}${"]".repeat(4)}`, 3)).toBe(true);
+    expect(exceedsJsonDepth(`{"a":{"b":{"c":{}}}}`, 3)).toBe(true);
+    expect(exceedsJsonDepth(`{"a":"[[[[[[[[{{{{{{"}`, 3)).toBe(false);
+    expect(exceedsJsonDepth(`{"a":"\\"[[[[[[[[","b":1}`, 3)).toBe(false);
+    expect(exceedsJsonDepth(`{"a":"\\\\",  "b":[[[1]]]}`, 3)).toBe(true);
+    expect(exceedsJsonDepth(`{"é":"ünïcödé [[[[[[", "b":[[1]]}`, 3)).toBe(false);
+    expect(exceedsJsonDepth(`{"é":"ü", "b":[[[{"ä":1}]]]}`, 3)).toBe(true);
   });
 
   it("refuses a body nested deeper than 128 levels with 400 before parsing it", () => {

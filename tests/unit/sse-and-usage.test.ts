@@ -1,7 +1,7 @@
 import { describe, expect, it } from "bun:test";
 import { contentOfCompactChunk, createFrameSplitter, dataOf, inspectFrame, isContentChunk } from "../../server/proxy/sse.ts";
 import { buildChatStreamFrames, buildCompletionStreamFrames } from "../../server/simulator/azure-wire-bodies.ts";
-import { readUsageFromBody, readUsageFromText } from "../../server/proxy/usage.ts";
+import { readUsageFromBody } from "../../server/proxy/usage.ts";
 
 const usage = { prompt_tokens: 12, completion_tokens: 5, total_tokens: 17 };
 
@@ -56,18 +56,21 @@ describe("inspectFrame", () => {
   });
 });
 
-describe("readUsageFromText", () => {
+describe("readUsageFromBody", () => {
+  const encode = (value: unknown) => new TextEncoder().encode(typeof value === "string" ? value : JSON.stringify(value));
+
   it("reads the top-level usage object", () => {
-    expect(readUsageFromText(JSON.stringify({ choices: [{ message: { content: "x" } }], usage }))).toEqual(usage);
+    expect(readUsageFromBody(encode({ choices: [{ message: { content: "x" } }], usage }))).toEqual(usage);
   });
 
   it("ignores the word usage quoted inside a string", () => {
-    const body = JSON.stringify({ choices: [{ message: { content: '{"usage":{"prompt_tokens":999}}' } }], usage });
-    expect(readUsageFromText(body)).toEqual(usage);
+    const body = { choices: [{ message: { content: '{"usage":{"prompt_tokens":999}}' } }], usage };
+    expect(readUsageFromBody(encode(body))).toEqual(usage);
+    expect(readUsageFromBody(encode({ usage, note: 'say "usage' }))).toEqual(usage);
   });
 
   it("fills completion_tokens for embeddings, which report none", () => {
-    expect(readUsageFromText('{"data":[],"usage":{"prompt_tokens":8,"total_tokens":8}}')).toEqual({
+    expect(readUsageFromBody(encode('{"data":[],"usage":{"prompt_tokens":8,"total_tokens":8}}'))).toEqual({
       prompt_tokens: 8,
       completion_tokens: 0,
       total_tokens: 8,
@@ -75,7 +78,37 @@ describe("readUsageFromText", () => {
   });
 
   it("returns null when there is no usage", () => {
-    expect(readUsageFromText('{"choices":[]}')).toBeNull();
+    expect(readUsageFromBody(encode('{"choices":[]}'))).toBeNull();
+    expect(readUsageFromBody(encode('{"choices":[],"usage":null}'))).toBeNull();
+    expect(readUsageFromBody(encode('{"usage":{"completion_tokens":3}}'))).toBeNull();
+    expect(readUsageFromBody(encode('{"usage":{"prompt_tokens":3'))).toBeNull();
+  });
+
+  it("reads Azure's counts past nested details, whitespace and escaped strings, as JSON.parse would", () => {
+    const azure = {
+      usage: {
+        completion_tokens: 46,
+        completion_tokens_details: { accepted_prediction_tokens: 0, audio_tokens: 0, reasoning_tokens: 7, rejected_prediction_tokens: 0 },
+        prompt_tokens: 238,
+        prompt_tokens_details: { audio_tokens: 0, cached_tokens: 128, note: 'a "}" and a \\ inside', total_tokens: 1 },
+        total_tokens: 284,
+      },
+    };
+    expect(readUsageFromBody(encode(azure))).toEqual({ prompt_tokens: 238, completion_tokens: 46, total_tokens: 284 });
+    expect(readUsageFromBody(encode(JSON.stringify(azure, null, 2)))).toEqual({ prompt_tokens: 238, completion_tokens: 46, total_tokens: 284 });
+    // The last of a repeated key counts; a fraction or exponent that is whole still counts; anything else does not.
+    expect(readUsageFromBody(encode('{"usage":{"prompt_tokens":1,"prompt_tokens":5,"completion_tokens":2.0,"total_tokens":7e0}}'))).toEqual({
+      prompt_tokens: 5,
+      completion_tokens: 2,
+      total_tokens: 7,
+    });
+    expect(readUsageFromBody(encode('{"usage":{"prompt_tokens":5,"completion_tokens":"2","total_tokens":-1}}'))).toEqual({
+      prompt_tokens: 5,
+      completion_tokens: 0,
+      total_tokens: 5,
+    });
+    expect(readUsageFromBody(encode('{"usage":{"prompt_tokens":2.5}}'))).toBeNull();
+    expect(readUsageFromBody(encode('{"usage":{"prompt_tokens":null}}'))).toBeNull();
   });
 
   it("finds usage in a large body from its tail", () => {

@@ -18,6 +18,7 @@ const FRAME_END = Buffer.from("\n\n");
 const USAGE_NEEDLES = [Buffer.from('"usage":{'), Buffer.from('"usage": {')];
 const DONE = Buffer.from("data: [DONE]");
 const CARRIAGE_RETURN = 13;
+const LINE_FEED = 10;
 const EMPTY = Buffer.alloc(0);
 
 const decoder = new TextDecoder();
@@ -48,18 +49,51 @@ export function createStreamTap(options: StreamTapOptions) {
     return !((info.usageOnly && options.dropUsageFrame) || (info.done && options.holdDone));
   };
 
+  /** One frame carrying usage: read it; returns whether it is a usage-only frame this tap drops. */
+  const readUsageFrame = (frame: Buffer): { usageOnly: boolean; drop: boolean } => {
+    const info = inspectFrame(decoder.decode(frame), false);
+    if (info.usage) state.usage = info.usage;
+    return { usageOnly: info.usageOnly, drop: info.usageOnly && options.dropUsageFrame };
+  };
+
+  /**
+   * A chunk that ends the stream with the usage frame just before [DONE], as include_usage streams do ("an
+   * additional chunk … before the data: [DONE] message"; every other chunk has "usage":null): that frame is read
+   * and the rest passed on unread, where scanFrames would search the whole chunk twice. False when the chunk is
+   * not shaped so. A usage-only frame an upstream sent earlier as well would then reach the client; the last
+   * usage is the request's.
+   */
+  const endsWithUsageThenDone = (bytes: Buffer, kept: Buffer[]): boolean => {
+    const done = bytes.lastIndexOf(DONE);
+    if (done < 2 || bytes[done - 1] !== LINE_FEED || bytes[done - 2] !== LINE_FEED || !isBlankFrom(bytes, done + DONE.length)) return false;
+    // The frame before [DONE] ends with the blank line at done - 2; the one before it ends at or before done - 3.
+    const start = frameStartBefore(bytes, done - 3);
+    const frame = bytes.subarray(start, done);
+    if (frame.indexOf(USAGE_NEEDLES[0]!) === -1 && frame.indexOf(USAGE_NEEDLES[1]!) === -1) return false;
+    const { drop } = readUsageFrame(frame);
+    // No usage after all (a malformed one): the whole scan decides, and counts frames for an estimate.
+    if (state.usage === null) return false;
+    state.sawDone = true;
+    if (!drop) kept.push(bytes);
+    else {
+      if (start > 0) kept.push(bytes.subarray(0, start));
+      kept.push(bytes.subarray(done));
+    }
+    return true;
+  };
+
   /** Whole frames from here on need no reading except the rare one carrying usage. */
   const scanFrames = (bytes: Buffer, kept: Buffer[]): void => {
+    if (endsWithUsageThenDone(bytes, kept)) return;
     let usageFrames = 0;
     let from = 0;
     for (const needle of USAGE_NEEDLES) {
       for (let at = bytes.indexOf(needle, from); at !== -1; at = bytes.indexOf(needle, at + needle.length)) {
         const start = frameStartBefore(bytes, at);
         const end = bytes.indexOf(FRAME_END, at) + 2;
-        const info = inspectFrame(decoder.decode(bytes.subarray(start, end)), false);
-        if (info.usage) state.usage = info.usage;
-        if (info.usageOnly) usageFrames++;
-        if (info.usageOnly && options.dropUsageFrame) {
+        const { usageOnly, drop } = readUsageFrame(bytes.subarray(start, end));
+        if (usageOnly) usageFrames++;
+        if (drop) {
           if (start > from) kept.push(bytes.subarray(from, start));
           from = end;
         }
@@ -128,6 +162,12 @@ function compactInPlace(complete: Buffer, kept: readonly Buffer[]): Buffer {
 /** The socket client's chunks are Buffers already; wrapping one again would make JSC materialise its ArrayBuffer. */
 function asBuffer(chunk: Uint8Array): Buffer {
   return Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+}
+
+/** Whether only whitespace follows `from`. */
+function isBlankFrom(bytes: Buffer, from: number): boolean {
+  for (let at = from; at < bytes.length; at++) if (bytes[at]! > 0x20) return false;
+  return true;
 }
 
 function frameStartBefore(bytes: Buffer, at: number): number {

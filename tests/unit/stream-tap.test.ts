@@ -45,6 +45,27 @@ describe("stream tap", () => {
     expect(tap.state.contentFrames).toBe(4);
   });
 
+  it("reads only the usage frame before [DONE] in a chunk that ends the stream, and scans a chunk shaped otherwise", () => {
+    const early = frame({ choices: [], usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 } });
+    // Usage last before [DONE], as include_usage sends it: an earlier usage-only frame is not looked for.
+    const ending = createStreamTap(options);
+    const out = ending.process(new TextEncoder().encode(PRELUDE + CONTENT + early + FINISH + USAGE + DONE));
+    expect(decoder.decode(out!)).toBe(PRELUDE + CONTENT + early + FINISH + DONE);
+    expect(ending.state).toMatchObject({ usage, sawDone: true });
+    // Anything after [DONE], or no usage right before it: every usage frame is found and dropped.
+    for (const stream of [PRELUDE + CONTENT + early + FINISH + USAGE + DONE + ": bye\n\n", PRELUDE + CONTENT + USAGE + FINISH + DONE]) {
+      const tap = createStreamTap(options);
+      const forwarded = decoder.decode(tap.process(new TextEncoder().encode(stream))!);
+      expect(forwarded).not.toContain('"usage":{');
+      expect(tap.state.usage).toEqual(usage);
+    }
+    // A usage frame before [DONE] that holds no counts: the whole scan decides, and counts frames for an estimate
+    // (the 3 pieces, the finish, and that frame, which is no usage frame without counts).
+    const empty = createStreamTap(options);
+    empty.process(new TextEncoder().encode(PRELUDE + CONTENT + FINISH + frame({ choices: [], usage: {} }) + DONE));
+    expect(empty.state).toMatchObject({ usage: null, sawDone: true, contentFrames: 5 });
+  });
+
   it("keeps the usage frame when the client asked for it, and returns an unchanged chunk as it came", () => {
     const tap = createStreamTap({ ...options, dropUsageFrame: false });
     const first = new TextEncoder().encode(PRELUDE + CONTENT);

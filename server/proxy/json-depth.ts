@@ -1,11 +1,6 @@
 // Measures how deeply a JSON text nests without parsing it, so a pathological body is refused before any parse or re-serialisation.
 
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
-const OPEN_BRACKET = 0x5b;
-const CLOSE_BRACKET = 0x5d;
-const OPEN_BRACE = 0x7b;
-const CLOSE_BRACE = 0x7d;
+import { BACKSLASH, CLOSE_BRACE, CLOSE_BRACKET, OPEN_BRACE, OPEN_BRACKET, QUOTE } from "./json-chars.ts";
 
 /**
  * True when some array or object opens more than `maxDepth` levels deep (brackets inside strings do not count).

@@ -1,16 +1,11 @@
 // Token usage as Azure reports it, found in a JSON body or an SSE frame without parsing more than needed.
 
+import { BACKSLASH, CLOSE_BRACE, CLOSE_BRACKET, COLON, OPEN_BRACE, OPEN_BRACKET, QUOTE } from "./json-chars.ts";
+
 export type Usage = { prompt_tokens: number; completion_tokens: number; total_tokens: number };
 
 const decoder = new TextDecoder();
 const USAGE_KEY = Buffer.from('"usage"');
-const BACKSLASH = 0x5c;
-const QUOTE = 0x22;
-const COLON = 0x3a;
-const OPEN_BRACE = 0x7b;
-const CLOSE_BRACE = 0x7d;
-const OPEN_BRACKET = 0x5b;
-const CLOSE_BRACKET = 0x5d;
 const ZERO = 0x30;
 const NINE = 0x39;
 const COUNT_KEYS = ["prompt_tokens", "completion_tokens", "total_tokens"].map((key) => Buffer.from(key));

@@ -129,6 +129,12 @@ export function createStreamTap(options: StreamTapOptions) {
       const kept: Buffer[] = [];
       let offset = 0;
       const crlf = complete.indexOf(CARRIAGE_RETURN) !== -1;
+      // A whole stream that ends with its usage frame has content (read frame by frame, that frame would count as
+      // content at the latest): its prelude needs no reading to decide fail-over.
+      if (!state.sawContent && !crlf && !options.wantText && !options.holdDone && endsWithUsageThenDone(complete, kept)) {
+        state.sawContent = true;
+        offset = complete.length;
+      }
       while (offset < complete.length && needsFrameByFrame(crlf)) {
         const end = complete.indexOf(FRAME_END, offset) + 2;
         const frame = complete.subarray(offset, end);

@@ -66,6 +66,20 @@ describe("stream tap", () => {
     expect(empty.state).toMatchObject({ usage: null, sawDone: true, contentFrames: 5 });
   });
 
+  it("takes a whole stream that ends with its usage frame as having content, as reading it frame by frame does", () => {
+    const none = { prompt_tokens: 12, completion_tokens: 0, total_tokens: 12 };
+    const refused = PRELUDE + frame({ choices: [], usage: none }) + DONE;
+    const whole = createStreamTap(options);
+    expect(decoder.decode(whole.process(new TextEncoder().encode(refused))!)).toBe(PRELUDE + DONE);
+    expect(whole.state).toMatchObject({ sawContent: true, sawDone: true, usage: none });
+    // The same stream a frame at a time: the usage frame is where content is seen.
+    const byFrame = createStreamTap(options);
+    let out = "";
+    for (const part of refused.split(/(?<=\n\n)/)) out += decoder.decode(byFrame.process(new TextEncoder().encode(part)) ?? new Uint8Array());
+    expect(out).toBe(PRELUDE + DONE);
+    expect(byFrame.state).toMatchObject({ sawContent: true, sawDone: true, usage: none });
+  });
+
   it("keeps the usage frame when the client asked for it, and returns an unchanged chunk as it came", () => {
     const tap = createStreamTap({ ...options, dropUsageFrame: false });
     const first = new TextEncoder().encode(PRELUDE + CONTENT);

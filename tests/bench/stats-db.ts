@@ -80,7 +80,7 @@ function seedRecord(index: number, rows: number, now: number, random: () => numb
 /**
  * Times the stats endpoints over HTTP on a database of `rows` requests spread over the day before its seeding.
  * The seeded file is kept in `cacheDir` (named by row count and schema) and reused: seeding a million rows
- * takes ~15 s, reading it back none. The app is given a clock that starts at the seeding time, so a reused
+ * takes ~15 s, reading it back none. Seeding under a new schema removes the files of older ones. The app is given a clock that starts at the seeding time, so a reused
  * file answers the same windows as a fresh one.
  */
 export async function measureStatsQueries(options: { rows: number; cacheDir: string; runs: number; log: (line: string) => void }): Promise<StatsQueryResult> {
@@ -100,6 +100,10 @@ export async function measureStatsQueries(options: { rows: number; cacheDir: str
     // Renamed only once complete and closed: an interrupted seed is never mistaken for a finished one.
     renameSync(partial, path);
     writeFileSync(sidecar, JSON.stringify({ rows, seededAt: now }));
+    // A file seeded under an older schema is never read again: at ~200 MB each they would pile up.
+    for (const name of readdirSync(options.cacheDir)) {
+      if (name.startsWith(`stats-${rows}-`) && !name.startsWith(`stats-${rows}-${schemaTag}.`)) rmSync(join(options.cacheDir, name), { force: true });
+    }
     seeded = true;
     seedSeconds = (performance.now() - started) / 1000;
     options.log(`stats: seeded ${rows.toLocaleString("en-US")} rows in ${seedSeconds.toFixed(1)} s into ${path} (kept for the next run)`);

@@ -35,7 +35,8 @@ export function createStreamTap(options: StreamTapOptions) {
   };
   // Frames the proxy must read one by one: until content starts (the prelude decides fail-over), when text is
   // counted, when [DONE] is held back, or when the upstream frames with CRLF (`crlf`: the chunk has a CR at all).
-  const needsFrameByFrame = (crlf: boolean) => !state.sawContent || options.wantText || options.holdDone || crlf;
+  const readsEveryFrame = options.wantText || options.holdDone;
+  const needsFrameByFrame = (crlf: boolean) => !state.sawContent || readsEveryFrame || crlf;
 
   /** One frame read fully (decoded, inspected); returns whether it goes to the client. */
   const readFrame = (text: string): boolean => {
@@ -131,7 +132,7 @@ export function createStreamTap(options: StreamTapOptions) {
       const crlf = complete.indexOf(CARRIAGE_RETURN) !== -1;
       // A whole stream that ends with its usage frame has content (read frame by frame, that frame would count as
       // content at the latest): its prelude needs no reading to decide fail-over.
-      if (!state.sawContent && !crlf && !options.wantText && !options.holdDone && endsWithUsageThenDone(complete, kept)) {
+      if (!state.sawContent && !crlf && !readsEveryFrame && endsWithUsageThenDone(complete, kept)) {
         state.sawContent = true;
         offset = complete.length;
       }

@@ -80,8 +80,6 @@ function prepareInsert(client: Database, table: SQLiteTable, options: { key?: Co
   // Only boolean-mode columns change on the way to SQLite; mapping the rest would cost a call per value.
   const mappers = columns.map(([, column]) => (column.columnType === "SQLiteBoolean" ? (value: unknown) => column.mapToDriverValue(value) : null));
   const width = columns.length;
-  const values: unknown[] = new Array(width);
-  const multiValues: unknown[] = new Array(width * ROWS_PER_STATEMENT);
   const fill = (into: unknown[], at: number, row: Row) => {
     for (let index = 0; index < width; index++) {
       const value = row[keys[index] ?? ""];
@@ -89,31 +87,27 @@ function prepareInsert(client: Database, table: SQLiteTable, options: { key?: Co
       into[at + index] = value === undefined || value === null ? fallbacks[index] : mapper ? mapper(value) : value;
     }
   };
-  const one = (row: Row) => {
-    fill(values, 0, row);
-    statement.run(...(values as SQLiteBinding[]));
+  const run = (prepared: Statement, bindings: readonly unknown[]) => prepared.run(...(bindings as SQLiteBinding[]));
+  const values = (flat: readonly unknown[], count: number) => {
+    let next = 0;
+    if (multiStatement) {
+      for (; next + ROWS_PER_STATEMENT <= count; next += ROWS_PER_STATEMENT) {
+        run(multiStatement, flat.slice(next * width, (next + ROWS_PER_STATEMENT) * width));
+      }
+    }
+    for (; next < count; next++) run(statement, flat.slice(next * width, (next + 1) * width));
   };
-  const run = (statement: Statement, values: readonly unknown[]) => statement.run(...(values as SQLiteBinding[]));
   return {
-    one,
-    values(values, count) {
-      let next = 0;
-      if (multiStatement) {
-        for (; next + ROWS_PER_STATEMENT <= count; next += ROWS_PER_STATEMENT) {
-          run(multiStatement, values.slice(next * width, (next + ROWS_PER_STATEMENT) * width));
-        }
-      }
-      for (; next < count; next++) run(statement, values.slice(next * width, (next + 1) * width));
+    one(row) {
+      const bindings: unknown[] = new Array(width);
+      fill(bindings, 0, row);
+      run(statement, bindings);
     },
+    values,
     many(rows) {
-      let next = 0;
-      if (multiStatement) {
-        for (; next + ROWS_PER_STATEMENT <= rows.length; next += ROWS_PER_STATEMENT) {
-          for (let offset = 0; offset < ROWS_PER_STATEMENT; offset++) fill(multiValues, offset * width, rows[next + offset]!);
-          multiStatement.run(...(multiValues as SQLiteBinding[]));
-        }
-      }
-      for (; next < rows.length; next++) one(rows[next]!);
+      const flat: unknown[] = new Array(rows.length * width);
+      rows.forEach((row, index) => fill(flat, index * width, row));
+      values(flat, rows.length);
     },
   };
 }

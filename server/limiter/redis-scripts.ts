@@ -61,18 +61,42 @@ export const RESERVE_LUA = `${PRELUDE}
 -- The reservation being decided: fits and retry_after read it.
 local need = 0
 
-local function fits(tokens, requests, tpm, rpm)
-  return (tpm == 0 or tokens + need <= tpm) and (rpm == 0 or requests + 1 <= rpm)
+-- Each subject the batch names is read once (advance), changed here, and written once at the end: reservations
+-- after the first on a key cost no redis.call.
+local subjects = {}
+local function subject(key)
+  local s = subjects[key]
+  if not s then
+    local t, r, l, bt, br = advance(key)
+    s = { t = t, r = r, l = l, bt = bt, br = br, dirty = false }
+    subjects[key] = s
+  end
+  return s
 end
 
--- Only on refusals: one HGETALL, then the live buckets oldest first (a redis.call per bucket would cost 60).
-local function retry_after(key, tokens, requests, tpm, rpm)
+local function flush(key, s)
+  redis.call('HSET', key, 'h', oldest, 'l', s.l, 't', s.t, 'r', s.r, current_tokens_field, s.bt, current_requests_field, s.br)
+  redis.call('PEXPIRE', key, ttl_ms)
+  s.dirty = false
+end
+
+local function commit(s)
+  s.t, s.r, s.l, s.bt, s.br, s.dirty = s.t + need, s.r + 1, current, s.bt + need, s.br + 1, true
+end
+
+local function fits(s, tpm, rpm)
+  return (tpm == 0 or s.t + need <= tpm) and (rpm == 0 or s.r + 1 <= rpm)
+end
+
+-- Only on refusals: one HGETALL (after writing what this batch added), then the live buckets oldest first.
+local function retry_after(key, s, tpm, rpm)
   if tpm > 0 and need > tpm then return -1 end
   local token_excess = 0
   local request_excess = 0
-  if tpm > 0 then token_excess = tokens + need - tpm end
-  if rpm > 0 then request_excess = requests + 1 - rpm end
+  if tpm > 0 then token_excess = s.t + need - tpm end
+  if rpm > 0 then request_excess = s.r + 1 - rpm end
   if token_excess <= 0 and request_excess <= 0 then return 0 end
+  if s.dirty then flush(key, s) end
   local token_at = {}
   local request_at = {}
   local fields = redis.call('HGETALL', key)
@@ -100,34 +124,29 @@ local function retry_after(key, tokens, requests, tpm, rpm)
   return (current + per_window + 1) * bucket_ms - now_ms
 end
 
--- s: { tokens, requests, last, key, limited, current tokens, current requests } as advance left them.
-local function commit(s)
-  redis.call('HSET', s[4], 'h', oldest, 'l', current, 't', s[1] + need, 'r', s[2] + 1,
-    current_tokens_field, s[6] + need, current_requests_field, s[7] + 1)
-  redis.call('PEXPIRE', s[4], ttl_ms)
-end
-
 -- The packed batch (ARGV[3]) as numbers.
 local packed = {}
 for value in string.gmatch(ARGV[3], '[^,]+') do packed[#packed + 1] = tonumber(value) end
+
+local format = string.format
+local UNLIMITED = { t = 0, r = 0, l = -1 }
 
 local function reserve(at)
   local instance_count = packed[at]
   need = packed[at + 1]
   local client_key = KEYS[packed[at + 2]]
-  local has_client = client_key ~= nil
-  local client_tpm = packed[at + 3]
-  local client_rpm = packed[at + 4]
+  local client = nil
   local client_fits = true
   local client_retry = 0
-  local ct, cr, cl, cct, ccr = 0, 0, -1, 0, 0
-  if has_client then
-    ct, cr, cl, cct, ccr = advance(client_key)
-    client_fits = fits(ct, cr, client_tpm, client_rpm)
-    if not client_fits then client_retry = retry_after(client_key, ct, cr, client_tpm, client_rpm) end
+  if client_key ~= nil then
+    client = subject(client_key)
+    client_fits = fits(client, packed[at + 3], packed[at + 4])
+    if not client_fits then client_retry = retry_after(client_key, client, packed[at + 3], packed[at + 4]) end
   end
 
-  local usage = {}
+  -- Per instance checked: its subject (UNLIMITED for one without limits) and its retry_after.
+  local checked = {}
+  local waits = {}
   local chosen = 0
   local instance_retry = -1
   for i = 1, instance_count do
@@ -135,18 +154,17 @@ local function reserve(at)
     local tpm = packed[at + 3 + 3 * i]
     local rpm = packed[at + 4 + 3 * i]
     if tpm == 0 and rpm == 0 then
-      table.insert(usage, { 0, 0, -1, key, false, 0, 0, 0 })
-      chosen = i
+      checked[i], waits[i], chosen = UNLIMITED, 0, i
       break
     end
-    local t, r, l, bt, br = advance(key)
-    if fits(t, r, tpm, rpm) then
-      table.insert(usage, { t, r, l, key, true, bt, br, 0 })
-      chosen = i
+    local s = subject(key)
+    checked[i] = s
+    if fits(s, tpm, rpm) then
+      waits[i], chosen = 0, i
       break
     end
-    local wait = retry_after(key, t, r, tpm, rpm)
-    table.insert(usage, { t, r, l, key, true, bt, br, wait })
+    local wait = retry_after(key, s, tpm, rpm)
+    waits[i] = wait
     if wait >= 0 and (instance_retry < 0 or wait < instance_retry) then instance_retry = wait end
   end
 
@@ -155,15 +173,8 @@ local function reserve(at)
   local blocked = 0
   if client_fits and chosen > 0 then
     ok = 1
-    if has_client then
-      commit({ ct, cr, cl, client_key, true, cct, ccr })
-      ct, cr, cl = ct + need, cr + 1, current
-    end
-    local picked = usage[chosen]
-    if picked[5] then
-      commit(picked)
-      usage[chosen] = { picked[1] + need, picked[2] + 1, current, picked[4], true, 0, 0, 0 }
-    end
+    if client then commit(client) end
+    if checked[chosen] ~= UNLIMITED then commit(checked[chosen]) end
   else
     if client_fits then blocked = 2 else blocked = 1 end
     local instance_part = instance_retry
@@ -171,15 +182,13 @@ local function reserve(at)
     if client_retry < 0 or instance_part < 0 then retry = -1 else retry = math.max(client_retry, instance_part) end
   end
 
-  local reply = { ok, chosen, now_ms, current, retry, blocked, ct, cr, cl }
-  for _, entry in ipairs(usage) do
-    table.insert(reply, entry[1])
-    table.insert(reply, entry[2])
-    table.insert(reply, entry[3])
-    table.insert(reply, entry[8])
+  local c = client or UNLIMITED
+  local parts = { format('%d,%d,%d,%d,%d,%d,%d,%d,%d', ok, chosen, now_ms, current, retry, blocked, c.t, c.r, c.l) }
+  for i = 1, #checked do
+    local s = checked[i]
+    parts[i + 1] = format('%d,%d,%d,%d', s.t, s.r, s.l, waits[i])
   end
-  for i = 1, #reply do reply[i] = string.format('%d', reply[i]) end
-  return table.concat(reply, ',')
+  return table.concat(parts, ',')
 end
 
 local replies = {}
@@ -187,6 +196,9 @@ local at = 1
 while at <= #packed do
   replies[#replies + 1] = reserve(at)
   at = at + 5 + 3 * packed[at]
+end
+for key, s in pairs(subjects) do
+  if s.dirty then flush(key, s) end
 end
 return table.concat(replies, ';')
 `;

@@ -157,6 +157,18 @@ for (const [name, open] of stores) {
       expect(replies[5]).toMatchObject({ instances: [{ requests: 1 }, { tokens: 90, retryAfterMs: expect.any(Number) }] });
     });
 
+    it("keeps every reservation of a batch on one subject, for the batch itself and for the calls after it", async () => {
+      const client = subject("client", 10_000, 100);
+      const instance = subject("instance", 10_000, 100);
+      const sizes = Array.from({ length: 20 }, (_, i) => 10 + i);
+      const replies = await Promise.all(sizes.map((tokens) => store.reserve({ client, instances: [instance], tokens })));
+      // Each saw the ones before it: the running totals climb one request at a time.
+      expect(replies.map((reply) => reply.client?.requests).sort((a, b) => (a ?? 0) - (b ?? 0))).toEqual(sizes.map((_, i) => i + 1));
+      const after = await store.reserve({ client, instances: [instance], tokens: 0 });
+      const total = sizes.reduce((sum, tokens) => sum + tokens, 0);
+      expect(after).toMatchObject({ ok: true, client: { tokens: total, requests: 21 }, instances: [{ tokens: total, requests: 21 }] });
+    });
+
     it("chooses an unlimited instance without counting anything", async () => {
       const reply = await store.reserve({ client: null, instances: [subject("instance", 1), subject("instance", null)], tokens: 5 });
       expect(reply).toMatchObject({ ok: true, chosen: 1, instances: [{ tokens: 0 }, { tokens: 0, requests: 0, last: -1 }] });

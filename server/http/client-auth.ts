@@ -15,7 +15,8 @@ export type ClientAuthenticator = {
  */
 export function createClientAuthenticator(keys: readonly ClientKeyConfig[]): ClientAuthenticator {
   const byDigest = new Map<string, ClientIdentity>();
-  for (const key of keys) byDigest.set(digest(key.key), { name: key.name, rpm: key.rpm, tpm: key.tpm });
+  // Frozen: the limiter keeps what it derives from an identity for as long as the identity lives.
+  for (const key of keys) byDigest.set(digest(key.key), Object.freeze({ name: key.name, rpm: key.rpm, tpm: key.tpm }));
   return {
     enabled: byDigest.size > 0,
     identify(headers) {

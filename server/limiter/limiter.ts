@@ -9,7 +9,6 @@ import type { AdjustCommand, LimiterStore, ReserveCommand, ReserveReply } from "
 import {
   checkCouldEverFit,
   clientSpec,
-  instanceLimits,
   instanceSpec,
   type LimitedClient,
   type LimitedInstance,
@@ -293,7 +292,7 @@ export function createLimiter(options: LimiterOptions): Limiter {
       if (!first) throw new Error("reserve needs at least one candidate instance");
       const tokens = Math.max(0, Math.ceil(input.tokens));
       const client = clientSpec(input.client);
-      if (!client && !isLimited(instanceLimits(first))) {
+      if (!client && !isLimited(instanceSpec(first).limits)) {
         return { ok: true, chosen: 0, reservation: freeReservation(first, input.client, tokens, now(), params), headers: {} };
       }
       return reserveLimited(input, first, { client, instances: input.instances.map(instanceSpec), tokens });
@@ -310,13 +309,13 @@ export function createLimiter(options: LimiterOptions): Limiter {
     },
 
     headroom(instance, tokens) {
-      const limits = instanceLimits(instance);
-      return isLimited(limits) ? snapshots.headroom(instanceSpec(instance).key, limits, Math.ceil(tokens)) : { ok: true };
+      const { key, limits } = instanceSpec(instance);
+      return isLimited(limits) ? snapshots.headroom(key, limits, Math.ceil(tokens)) : { ok: true };
     },
 
     utilisation(instance) {
-      const limits = instanceLimits(instance);
-      return isLimited(limits) ? snapshots.utilisation(instanceSpec(instance).key, limits) : 0;
+      const { key, limits } = instanceSpec(instance);
+      return isLimited(limits) ? snapshots.utilisation(key, limits) : 0;
     },
 
     estimate(request, scope) {
@@ -324,7 +323,8 @@ export function createLimiter(options: LimiterOptions): Limiter {
       const clientRoom = client ? snapshots.tokensLeft(client.key, client.limits) : Infinity;
       let instanceRoom = scope.instances.length === 0 ? Infinity : 0;
       for (const instance of scope.instances) {
-        instanceRoom = Math.max(instanceRoom, snapshots.tokensLeft(instanceSpec(instance).key, instanceLimits(instance)));
+        const { key, limits } = instanceSpec(instance);
+        instanceRoom = Math.max(instanceRoom, snapshots.tokensLeft(key, limits));
       }
       return estimator.estimate(request, Math.min(clientRoom, instanceRoom));
     },

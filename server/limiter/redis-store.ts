@@ -3,7 +3,7 @@ import { Redis, type Result } from "ioredis";
 import { createBatcher } from "./batcher.ts";
 import { ADJUST_LUA, RESERVE_LUA } from "./redis-scripts.ts";
 import type { AdjustCommand, InstanceUsage, LimiterStore, ReserveCommand, ReserveReply, SubjectSpec } from "./store.ts";
-import { MINUTE_WINDOW, isLimited, type Limits, type WindowParams, type WindowUsage } from "./window.ts";
+import { MINUTE_WINDOW, isLimited, type Limits, type WindowParams } from "./window.ts";
 
 // defineCommand adds these at run time (EVALSHA, then EVAL on NOSCRIPT); this tells the compiler.
 declare module "ioredis" {
@@ -41,7 +41,7 @@ export class RedisStore implements LimiterStore {
   readonly kind = "redis";
   private readonly redis: Redis;
   private readonly params: WindowParams;
-  private readonly reserves = createBatcher<ReserveCommand, string>((commands) => this.reserveBatch(commands), {
+  private readonly reserves = createBatcher<ReserveCommand, ReserveReply>((commands) => this.reserveBatch(commands), {
     maxBatch: MAX_RESERVE_BATCH,
     maxWaitMs: MAX_RESERVE_WAIT_MS,
     gatherWithinTurn: true,
@@ -80,15 +80,14 @@ export class RedisStore implements LimiterStore {
   }
 
   /** Reservations made while a script call is out share the next call: one round trip each way for all of them. */
-  async reserve(command: ReserveCommand): Promise<ReserveReply> {
-    return parseReserveReply(await this.reserves.submit(command), command);
+  reserve(command: ReserveCommand): Promise<ReserveReply> {
+    return this.reserves.submit(command);
   }
 
-  private async reserveBatch(commands: readonly ReserveCommand[]): Promise<string[]> {
+  private async reserveBatch(commands: readonly ReserveCommand[]): Promise<ReserveReply[]> {
     const { keys, packed } = packReserveBatch(commands);
     const reply = await this.redis.limiterReserve(keys.length, ...keys, this.params.windowMs, this.params.bucketMs, packed);
-    if (typeof reply !== "string") throw new Error(`unexpected limiter script reply: ${JSON.stringify(reply)}`);
-    return reply.split(";");
+    return parseReserveReplies(reply, commands);
   }
 
   async adjust(command: AdjustCommand): Promise<void> {
@@ -143,24 +142,66 @@ function limitsOf(limits: Limits): string {
   return `${limits.tokenLimit ?? 0},${limits.requestLimit ?? 0}`;
 }
 
-/** Reads one reservation's part of RESERVE_LUA's reply (integers, comma-joined); anything else is a bug worth failing loudly on. */
-export function parseReserveReply(reply: unknown, command: ReserveCommand): ReserveReply {
-  // The script joins its integers with commas (one bulk string decodes faster than an array of integers).
-  const parts = typeof reply === "string" ? reply.split(",") : [];
-  const numbers: number[] = new Array<number>(parts.length);
-  for (let index = 0; index < parts.length; index++) numbers[index] = Number(parts[index]);
-  if (numbers.length < 9 || !numbers.every(Number.isFinite)) throw new Error(`unexpected limiter script reply: ${JSON.stringify(reply)}`);
+const COMMA = 44;
+const SEMICOLON = 59;
+const MINUS = 45;
+const ZERO = 48;
+const NINE = 57;
+
+/**
+ * RESERVE_LUA's reply for a batch: per reservation, integers joined with ',', reservations joined with ';'. Read in
+ * one pass over the characters (no split, no Number per part). Anything else is a bug worth failing loudly on.
+ */
+export function parseReserveReplies(reply: unknown, commands: readonly ReserveCommand[]): ReserveReply[] {
+  if (typeof reply !== "string") throw unexpectedReply(reply);
+  const replies: ReserveReply[] = [];
+  const numbers: number[] = [];
+  let value = 0;
+  let digits = 0;
+  let negative = false;
+  for (let index = 0; index <= reply.length; index++) {
+    const code = index < reply.length ? reply.charCodeAt(index) : SEMICOLON;
+    if (code >= ZERO && code <= NINE) {
+      value = value * 10 + (code - ZERO);
+      digits++;
+    } else if (code === MINUS && digits === 0 && !negative) {
+      negative = true;
+    } else if ((code === COMMA || code === SEMICOLON) && digits > 0) {
+      numbers.push(negative ? -value : value);
+      value = 0;
+      digits = 0;
+      negative = false;
+      if (code === SEMICOLON) {
+        const command = commands[replies.length];
+        if (command === undefined || numbers.length < 9 || (numbers.length - 9) % 4 !== 0) throw unexpectedReply(reply);
+        replies.push(toReserveReply(numbers, command));
+        numbers.length = 0;
+      }
+    } else {
+      throw unexpectedReply(reply);
+    }
+  }
+  if (replies.length !== commands.length) throw unexpectedReply(reply);
+  return replies;
+}
+
+/** One reservation's integers: ok, chosen, now_ms, bucket, retry_after_ms, blocked_by, client usage, then 4 per instance. */
+function toReserveReply(numbers: readonly number[], command: ReserveCommand): ReserveReply {
   const at = (index: number): number => numbers[index] ?? 0;
-  const usageAt = (offset: number): WindowUsage => ({ tokens: at(offset), requests: at(offset + 1), last: at(offset + 2) });
   const instances: InstanceUsage[] = [];
   for (let offset = 9; offset + 3 < numbers.length; offset += 4) {
-    instances.push({ ...usageAt(offset), retryAfterMs: at(offset + 3) < 0 ? Infinity : at(offset + 3) });
+    const retryAfterMs = at(offset + 3);
+    instances.push({ tokens: at(offset), requests: at(offset + 1), last: at(offset + 2), retryAfterMs: retryAfterMs < 0 ? Infinity : retryAfterMs });
   }
-  const client = isLimitedClient(command.client) ? usageAt(6) : null;
+  const client = isLimitedClient(command.client) ? { tokens: at(6), requests: at(7), last: at(8) } : null;
   const nowMs = at(2);
   if (at(0) === 1) return { ok: true, chosen: at(1) - 1, bucket: at(3), nowMs, client, instances };
   const retryAfterMs = at(4) < 0 ? Infinity : at(4);
   return { ok: false, blockedBy: at(5) === 1 ? "client" : "instance", retryAfterMs, nowMs, client, instances };
+}
+
+function unexpectedReply(reply: unknown): Error {
+  return new Error(`unexpected limiter script reply: ${JSON.stringify(reply)}`);
 }
 
 // Same rule as reserveAcross: a client without limits is not counted at all.

@@ -19,15 +19,31 @@ export function clientLimits(client: LimitedClient): Limits {
   return { tokenLimit: client.tpm ?? null, requestLimit: client.rpm ?? null };
 }
 
+// Configured instances and client keys are frozen and live as long as their config: a spec is built once for each,
+// and the request path, which asks for it several times per request, neither concatenates its key again nor makes
+// the snapshot maps hash a new string.
+const instanceSpecs = new WeakMap<LimitedInstance, SubjectSpec>();
+const clientSpecs = new WeakMap<LimitedClient, SubjectSpec | null>();
+
 export function instanceSpec(instance: LimitedInstance): SubjectSpec {
-  return { key: `${HASH_TAG}:instance:${instance.name}`, limits: instanceLimits(instance) };
+  let spec = instanceSpecs.get(instance);
+  if (spec === undefined) {
+    spec = { key: `${HASH_TAG}:instance:${instance.name}`, limits: instanceLimits(instance) };
+    if (Object.isFrozen(instance)) instanceSpecs.set(instance, spec);
+  }
+  return spec;
 }
 
 /** Null for an anonymous caller or a key without limits: nothing to count. */
 export function clientSpec(client: LimitedClient | null): SubjectSpec | null {
   if (!client) return null;
-  const limits = clientLimits(client);
-  return isLimited(limits) ? { key: `${HASH_TAG}:client:${client.name}`, limits } : null;
+  let spec = clientSpecs.get(client);
+  if (spec === undefined) {
+    const limits = clientLimits(client);
+    spec = isLimited(limits) ? { key: `${HASH_TAG}:client:${client.name}`, limits } : null;
+    if (Object.isFrozen(client)) clientSpecs.set(client, spec);
+  }
+  return spec;
 }
 
 export type FitCheck =

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "bun:test";
-import { packReserveBatch, parseReserveReply } from "../../server/limiter/redis-store.ts";
+import { packReserveBatch, parseReserveReplies } from "../../server/limiter/redis-store.ts";
 import type { ReserveCommand } from "../../server/limiter/store.ts";
 
 const command: ReserveCommand = {
@@ -10,24 +10,50 @@ const command: ReserveCommand = {
 
 describe("reserve script reply", () => {
   it("reads the comma-joined integers the script returns", () => {
-    expect(parseReserveReply("1,1,1700000000123,1700000000,0,0,100,1,1700000000,100,1,1700000000,0", command)).toEqual({
-      ok: true,
-      chosen: 0,
-      bucket: 1700000000,
-      nowMs: 1700000000123,
-      client: { tokens: 100, requests: 1, last: 1700000000 },
-      instances: [{ tokens: 100, requests: 1, last: 1700000000, retryAfterMs: 0 }],
-    });
+    expect(parseReserveReplies("1,1,1700000000123,1700000000,0,0,100,1,1700000000,100,1,1700000000,0", [command])).toEqual([
+      {
+        ok: true,
+        chosen: 0,
+        bucket: 1700000000,
+        nowMs: 1700000000123,
+        client: { tokens: 100, requests: 1, last: 1700000000 },
+        instances: [{ tokens: 100, requests: 1, last: 1700000000, retryAfterMs: 0 }],
+      },
+    ]);
   });
 
   it("reads a refusal with an unreachable retry as Infinity", () => {
-    expect(parseReserveReply("0,0,5000,5,-1,2,0,0,-1,0,0,-1,-1", command)).toMatchObject({ ok: false, blockedBy: "instance", retryAfterMs: Infinity });
+    expect(parseReserveReplies("0,0,5000,5,-1,2,0,0,-1,0,0,-1,-1", [command])).toMatchObject([
+      { ok: false, blockedBy: "instance", retryAfterMs: Infinity, instances: [{ last: -1, retryAfterMs: Infinity }] },
+    ]);
+  });
+
+  it("gives each reservation of a batch its own part, in order, and leaves out a client without limits", () => {
+    const anonymous: ReserveCommand = { client: null, instances: [command.instances[0]!, command.instances[0]!], tokens: 5 };
+    const replies = parseReserveReplies("1,1,9000,9,0,0,7,1,9,7,1,9,0;0,0,9000,9,1250,2,0,0,-1,50,2,8,1250,60,3,9,-1", [command, anonymous]);
+    expect(replies).toEqual([
+      { ok: true, chosen: 0, bucket: 9, nowMs: 9000, client: { tokens: 7, requests: 1, last: 9 }, instances: [{ tokens: 7, requests: 1, last: 9, retryAfterMs: 0 }] },
+      {
+        ok: false,
+        blockedBy: "instance",
+        retryAfterMs: 1250,
+        nowMs: 9000,
+        client: null,
+        instances: [
+          { tokens: 50, requests: 2, last: 8, retryAfterMs: 1250 },
+          { tokens: 60, requests: 3, last: 9, retryAfterMs: Infinity },
+        ],
+      },
+    ]);
   });
 
   it("fails loudly on anything else", () => {
-    expect(() => parseReserveReply("1,1,x,1,0,0,0,0,0", command)).toThrow("unexpected limiter script reply");
-    expect(() => parseReserveReply("1,2", command)).toThrow("unexpected limiter script reply");
-    expect(() => parseReserveReply(null, command)).toThrow("unexpected limiter script reply");
+    const full = "1,1,5,1,0,0,0,0,0";
+    for (const reply of ["1,1,x,1,0,0,0,0,0", "1,2", "", "1,1,5,1,0,0,0,0,", "1,1,5,1,0,0,0,0,-", "1,1,5,1,0,0,0,0,--1", "1,1,5,1,0,0,0,0,0,1", `${full};${full}`, null, 7]) {
+      expect(() => parseReserveReplies(reply, [command])).toThrow("unexpected limiter script reply");
+    }
+    expect(() => parseReserveReplies(full, [command, command])).toThrow("unexpected limiter script reply");
+    expect(parseReserveReplies(full, [command])).toHaveLength(1);
   });
 });
 

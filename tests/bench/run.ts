@@ -244,7 +244,8 @@ async function main(): Promise<void> {
 
     // The bench's own redis-server on a free port (never the shared 6379). It runs on the client core: in production
     // Redis is another machine, so what the limiter costs the proxy is the proxy's own work per call (the servers'
-    // core), not Redis's script time. wrk leaves the client core enough room for it (about 7 µs of script time per reservation).
+    // core), not Redis's script time. wrk leaves the client core enough room for it (about 7 µs of script time per
+    // reservation).
     redis = await startRedisServer();
     // Ctrl-C leaves through process.exit, past the finally below: SIGKILL goes out synchronously from kill().
     const ownRedis = redis;

@@ -101,7 +101,7 @@ export type LimiterStatus = {
 };
 
 export type Limiter = {
-  /** Answers at once (no promise) when nothing limits the request: no client key limit, an unlimited instance. */
+  /** Answers at once (no promise) unless Redis must be asked: nothing limits the request, or it is counted in process. */
   reserve(input: ReserveInput): ReserveOutcome | Promise<ReserveOutcome>;
   /** Replaces the reservation's tokens with what the call really used. Returns at once; idempotent. */
   reconcile(reservation: Reservation, actualTokens: number): void;
@@ -192,19 +192,13 @@ export function createLimiter(options: LimiterOptions): Limiter {
     }
   };
 
-  type Counted = { reply: ReserveReply | "open" | "closed"; store: "redis" | "local" };
-  const reserveInStore = async (command: ReserveCommand): Promise<Counted> => {
-    if (!shared) return { reply: await local.reserve(command), store: "local" };
-    if (shared.isUp()) {
-      try {
-        return { reply: await shared.store.reserve(command), store: "redis" };
-      } catch (error) {
-        shared.noteFailure(error);
-      }
+  /** Redis is not usable (down, or this call failed): on_failure decides, without waiting for it. */
+  const withoutRedis = (input: ReserveInput, first: LimitedInstance, command: ReserveCommand): ReserveOutcome => {
+    if (redis.on_failure === "local") return decide(input, first, command, local.reserveNow(command), "local");
+    if (redis.on_failure === "open") {
+      return { ok: true, chosen: 0, reservation: freeReservation(first, input.client, command.tokens, now(), params), headers: {} };
     }
-    // Redis is not usable: on_failure decides, without waiting for it.
-    if (redis.on_failure === "local") return { reply: await local.reserve(command), store: "local" };
-    return { reply: redis.on_failure, store: "local" };
+    return { ok: false, reason: "unavailable", scope: "instance", retryAfterMs: CLOSED_RETRY_AFTER_MS, headers: {} };
   };
 
   /**
@@ -238,22 +232,31 @@ export function createLimiter(options: LimiterOptions): Limiter {
     return { ok: false, reason: "rate_limited", scope, retryAfterMs: Math.max(0, Math.ceil(retryAt - nowMs)), headers };
   };
 
-  /** A request some limit applies to: checked and reserved in the store (Redis or memory). */
-  const reserveLimited = async (input: ReserveInput, first: LimitedInstance, command: ReserveCommand): Promise<ReserveOutcome> => {
-    const { tokens } = command;
-    const fit = checkCouldEverFit({ tokens, instances: input.instances, client: input.client });
+  /**
+   * A request some limit applies to: checked and reserved in the store. Counted in process, it is answered at once;
+   * only a Redis reservation makes a promise (the batcher's, and one step after it).
+   */
+  const reserveLimited = (input: ReserveInput, first: LimitedInstance, command: ReserveCommand): ReserveOutcome | Promise<ReserveOutcome> => {
+    const fit = checkCouldEverFit({ tokens: command.tokens, instances: input.instances, client: input.client });
     if (!fit.ok) return { ok: false, reason: "too_large", scope: fit.scope, retryAfterMs: 0, headers: {} };
 
     const remembered = rememberedRefusal(input, command);
     if (remembered) return remembered;
 
-    const { reply, store } = await reserveInStore(command);
-    if (reply === "open") {
-      return { ok: true, chosen: 0, reservation: freeReservation(first, input.client, tokens, now(), params), headers: {} };
-    }
-    if (reply === "closed") {
-      return { ok: false, reason: "unavailable", scope: "instance", retryAfterMs: CLOSED_RETRY_AFTER_MS, headers: {} };
-    }
+    if (!shared) return decide(input, first, command, local.reserveNow(command), "local");
+    if (!shared.isUp()) return withoutRedis(input, first, command);
+    return shared.store.reserve(command).then(
+      (reply) => decide(input, first, command, reply, "redis"),
+      (error: unknown) => {
+        shared.noteFailure(error);
+        return withoutRedis(input, first, command);
+      },
+    );
+  };
+
+  /** The outcome of a store's reply: usage snapshots recorded, and the reservation and headers on success. */
+  const decide = (input: ReserveInput, first: LimitedInstance, command: ReserveCommand, reply: ReserveReply, store: "redis" | "local"): ReserveOutcome => {
+    const { tokens } = command;
     if (command.client && reply.client) {
       const refusedHere = !reply.ok && reply.blockedBy === "client";
       snapshots.record(command.client.key, reply.client, refusedHere ? { tokens, retryAfterMs: reply.retryAfterMs } : undefined);

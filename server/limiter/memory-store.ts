@@ -18,7 +18,12 @@ export class MemoryStore implements LimiterStore {
   }
 
   reserve(command: ReserveCommand): Promise<ReserveReply> {
-    return Promise.resolve(reserveAcross(command, (key) => this.windowOf(key), this.now(), this.params));
+    return Promise.resolve(this.reserveNow(command));
+  }
+
+  /** reserve without the promise: the limiter answers a request counted in process at once. */
+  reserveNow(command: ReserveCommand): ReserveReply {
+    return reserveAcross(command, (key) => this.windowOf(key), this.now(), this.params);
   }
 
   adjust(command: AdjustCommand): Promise<void> {

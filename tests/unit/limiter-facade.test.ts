@@ -20,14 +20,14 @@ const east = { name: "east", max_tpm: 1200, max_rpm: 100 };
 const west = { name: "west", max_tpm: 5000 };
 
 describe("limiter (embedded)", () => {
-  it("answers at once, without a promise, when nothing limits the request; a limited one goes through the store", async () => {
+  it("answers at once, without a promise, when nothing limits the request and when the limits are counted in process", () => {
     const { limiter } = embeddedLimiter();
     const free = limiter.reserve({ instances: [{ name: "open" }], client: null, tokens: 10 });
     expect(free).not.toBeInstanceOf(Promise);
-    expect(free).toMatchObject({ ok: true, chosen: 0, headers: {} });
+    expect(free).toMatchObject({ ok: true, chosen: 0, headers: {}, reservation: { store: "none" } });
     const limited = limiter.reserve({ instances: [east], client: null, tokens: 10 });
-    expect(limited).toBeInstanceOf(Promise);
-    expect(await limited).toMatchObject({ ok: true, chosen: 0 });
+    expect(limited).not.toBeInstanceOf(Promise);
+    expect(limited).toMatchObject({ ok: true, chosen: 0, reservation: { store: "local", tokens: 10 }, headers: { "x-ratelimit-remaining-tokens": "1190" } });
   });
 
   it("with max_tpm 1200 accepts between the limit minus one request and the limit, and capacity returns as the window slides", async () => {

@@ -19,16 +19,16 @@ export function clientLimits(client: LimitedClient): Limits {
   return { tokenLimit: client.tpm ?? null, requestLimit: client.rpm ?? null };
 }
 
-// Configured instances and client keys are frozen and live as long as their config: a spec is built once for each,
-// and the request path, which asks for it several times per request, neither concatenates its key again nor makes
-// the snapshot maps hash a new string.
+// Configured instances and client keys are frozen and live as long as their config: a spec is built once for each
+// (frozen too, as every request shares it), and the request path, which asks for it several times per request,
+// neither concatenates its key again nor makes the snapshot maps hash a new string.
 const instanceSpecs = new WeakMap<LimitedInstance, SubjectSpec>();
 const clientSpecs = new WeakMap<LimitedClient, SubjectSpec | null>();
 
 export function instanceSpec(instance: LimitedInstance): SubjectSpec {
   let spec = instanceSpecs.get(instance);
   if (spec === undefined) {
-    spec = { key: `${HASH_TAG}:instance:${instance.name}`, limits: instanceLimits(instance) };
+    spec = Object.freeze({ key: `${HASH_TAG}:instance:${instance.name}`, limits: Object.freeze(instanceLimits(instance)) });
     if (Object.isFrozen(instance)) instanceSpecs.set(instance, spec);
   }
   return spec;
@@ -40,7 +40,7 @@ export function clientSpec(client: LimitedClient | null): SubjectSpec | null {
   let spec = clientSpecs.get(client);
   if (spec === undefined) {
     const limits = clientLimits(client);
-    spec = isLimited(limits) ? { key: `${HASH_TAG}:client:${client.name}`, limits } : null;
+    spec = isLimited(limits) ? Object.freeze({ key: `${HASH_TAG}:client:${client.name}`, limits: Object.freeze(limits) }) : null;
     if (Object.isFrozen(client)) clientSpecs.set(client, spec);
   }
   return spec;

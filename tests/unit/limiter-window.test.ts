@@ -4,7 +4,7 @@ import { formatDuration, toRateLimitHeaders } from "../../server/limiter/headers
 import { reserveAcross } from "../../server/limiter/reserve.ts";
 import type { ReserveCommand } from "../../server/limiter/store.ts";
 import { initialStoreHealth, markStoreDown, markStoreUp } from "../../server/limiter/store-health.ts";
-import { checkCouldEverFit } from "../../server/limiter/subjects.ts";
+import { checkCouldEverFit, clientSpec, instanceSpec } from "../../server/limiter/subjects.ts";
 import { createUsageSnapshots } from "../../server/limiter/usage-snapshots.ts";
 import {
   MINUTE_WINDOW,
@@ -225,5 +225,25 @@ describe("usage snapshots", () => {
     snapshots.record("i", { tokens: 1000, requests: 5, last: 0 }, { tokens: 400, retryAfterMs: 30_000 });
     now += 1001;
     expect([snapshots.refusedUntil("i", 400), snapshots.headroom("i", TPM, 400)]).toEqual([null, { ok: true }]);
+  });
+});
+
+describe("subject specs", () => {
+  it("builds a frozen subject's spec once, and a mutable one's on every call", () => {
+    const configured = Object.freeze({ name: "east", max_tpm: 1200 });
+    const spec = instanceSpec(configured);
+    expect(spec).toEqual({ key: "{limiter}:instance:east", limits: { tokenLimit: 1200, requestLimit: null } });
+    expect(instanceSpec(configured)).toBe(spec);
+    expect(Object.isFrozen(spec) && Object.isFrozen(spec.limits)).toBe(true);
+
+    const mutable: { name: string; max_tpm?: number } = { name: "west", max_tpm: 100 };
+    expect(instanceSpec(mutable).limits.tokenLimit).toBe(100);
+    mutable.max_tpm = 200;
+    expect(instanceSpec(mutable).limits.tokenLimit).toBe(200);
+
+    const key = Object.freeze({ name: "team-a", rpm: 20 });
+    expect(clientSpec(key)).toBe(clientSpec(key));
+    expect(clientSpec(key)).toEqual({ key: "{limiter}:client:team-a", limits: { tokenLimit: null, requestLimit: 20 } });
+    expect(clientSpec(Object.freeze({ name: "unlimited" }))).toBeNull();
   });
 });

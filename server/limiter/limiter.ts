@@ -192,9 +192,12 @@ export function createLimiter(options: LimiterOptions): Limiter {
     }
   };
 
+  const countLocally = (input: ReserveInput, first: LimitedInstance, command: ReserveCommand): ReserveOutcome =>
+    decide(input, first, command, local.reserveNow(command), "local");
+
   /** Redis is not usable (down, or this call failed): on_failure decides, without waiting for it. */
   const withoutRedis = (input: ReserveInput, first: LimitedInstance, command: ReserveCommand): ReserveOutcome => {
-    if (redis.on_failure === "local") return decide(input, first, command, local.reserveNow(command), "local");
+    if (redis.on_failure === "local") return countLocally(input, first, command);
     if (redis.on_failure === "open") {
       return { ok: true, chosen: 0, reservation: freeReservation(first, input.client, command.tokens, now(), params), headers: {} };
     }
@@ -243,7 +246,7 @@ export function createLimiter(options: LimiterOptions): Limiter {
     const remembered = rememberedRefusal(input, command);
     if (remembered) return remembered;
 
-    if (!shared) return decide(input, first, command, local.reserveNow(command), "local");
+    if (!shared) return countLocally(input, first, command);
     if (!shared.isUp()) return withoutRedis(input, first, command);
     return shared.store.reserve(command).then(
       (reply) => decide(input, first, command, reply, "redis"),

@@ -11,11 +11,11 @@ export type LimitedClient = { readonly name: string; readonly tpm?: number; read
 // Redis Cluster only runs a script whose keys share a slot. (Per-subject tags would spread load but break atomicity.)
 const HASH_TAG = "{limiter}";
 
-export function instanceLimits(instance: LimitedInstance): Limits {
+function instanceLimits(instance: LimitedInstance): Limits {
   return { tokenLimit: instance.max_tpm ?? null, requestLimit: instance.max_rpm ?? null };
 }
 
-export function clientLimits(client: LimitedClient): Limits {
+function clientLimits(client: LimitedClient): Limits {
   return { tokenLimit: client.tpm ?? null, requestLimit: client.rpm ?? null };
 }
 

@@ -1,5 +1,6 @@
 // Per-stream frame processing shared by the pre-content hold and the relay: framing, usage, text, what to drop.
 // Works on bytes: most chunks are forwarded as they came, and only a frame that carries usage is ever decoded.
+import { asBuffer } from "../upstream/as-buffer.ts";
 import { dataOf, inspectFrame, isContentChunk } from "./sse.ts";
 import type { Usage } from "./usage.ts";
 
@@ -164,11 +165,6 @@ function compactInPlace(complete: Buffer, kept: readonly Buffer[]): Buffer {
     write += part.length;
   }
   return complete.subarray(first, write);
-}
-
-/** The socket client's chunks are Buffers already; wrapping one again would make JSC materialise its ArrayBuffer. */
-function asBuffer(chunk: Uint8Array): Buffer {
-  return Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
 }
 
 /** Whether only whitespace follows `from`. */

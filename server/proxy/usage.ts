@@ -1,5 +1,6 @@
 // Token usage as Azure reports it, found in a JSON body or an SSE frame without parsing more than needed.
 
+import { asBuffer } from "../upstream/as-buffer.ts";
 import { BACKSLASH, CLOSE_BRACE, CLOSE_BRACKET, COLON, OPEN_BRACE, OPEN_BRACKET, QUOTE } from "./json-chars.ts";
 
 export type Usage = { prompt_tokens: number; completion_tokens: number; total_tokens: number };
@@ -17,7 +18,7 @@ const MAX_COUNT_DIGITS = 15;
  * the end, and its counts are read from the bytes, with JSON.parse only for a number that is not plain digits.
  */
 export function readUsageFromBody(bytes: Uint8Array): Usage | null {
-  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const buffer = asBuffer(bytes);
   let at = buffer.lastIndexOf(USAGE_KEY);
   // A key preceded by a backslash is the word quoted inside a string.
   while (at > 0 && bytes[at - 1] === BACKSLASH) at = buffer.lastIndexOf(USAGE_KEY, at - 1);

@@ -1,5 +1,6 @@
 // Incremental HTTP/1.1 response parsing: the head, then the body by content-length, chunked coding, or until close.
 // Pure: bytes in, events out; the socket client owns the connection.
+import { asBuffer } from "./as-buffer.ts";
 
 export type ResponseHead = {
   status: number;
@@ -96,7 +97,7 @@ export function createResponseParser(events: ParserEvents): ResponseParser {
     },
     push(input) {
       bytesSeen += input.byteLength;
-      let buf: Buffer = pending.length > 0 ? Buffer.concat([pending, input]) : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
+      let buf: Buffer = pending.length > 0 ? Buffer.concat([pending, input]) : asBuffer(input);
       pending = EMPTY;
       let at = 0;
       /** Keeps an unfinished line for the next push, within `limit`. */

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "bun:test";
 import { createResponseParser, HeadHeaders, ResponseParseError, type ResponseHead } from "../../server/upstream/response-parser.ts";
+import { asBuffer } from "../../server/upstream/as-buffer.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -423,5 +424,31 @@ describe("HeadHeaders", () => {
   it("trims the value, including on the last line and an empty value", () => {
     expect(headers.get("x-last")).toBe("Tail Value");
     expect(headers.get("x-empty")).toBe("");
+  });
+});
+
+describe("asBuffer", () => {
+  it("hands a Buffer back as it is, and views any other Uint8Array's own bytes (offset included) without copying", () => {
+    const socketChunk = Buffer.from("HTTP/1.1 200 OK");
+    expect(asBuffer(socketChunk)).toBe(socketChunk);
+
+    const backing = encoder.encode("xxHello");
+    const view = backing.subarray(2);
+    const wrapped = asBuffer(view);
+    expect(Buffer.isBuffer(wrapped)).toBe(true);
+    expect(wrapped.toString()).toBe("Hello");
+    backing[2] = "J".charCodeAt(0);
+    expect(wrapped.toString()).toBe("Jello");
+  });
+
+  it("parses a response read as a Buffer (what the socket gives) the same as one read as a Uint8Array", () => {
+    const read = (input: Uint8Array) => {
+      let status = 0;
+      const parts: Uint8Array[] = [];
+      createResponseParser({ head: (head) => (status = head.status), body: (bytes) => parts.push(bytes), end: () => {} }).push(input);
+      return { status, body: decoder.decode(Buffer.concat(parts)) };
+    };
+    expect(read(Buffer.from(FIXED_RESPONSE))).toEqual(read(bytesOf(FIXED_RESPONSE)));
+    expect(read(Buffer.from(FIXED_RESPONSE)).body).toBe(AZURE_JSON);
   });
 });

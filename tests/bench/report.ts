@@ -35,12 +35,22 @@ export type BenchExtras = {
   statsQueries: StatsQueryResult;
 };
 
+/**
+ * A ratio of two cells taken within each run, where they were measured seconds apart, then the median over the runs.
+ * A machine that drifts between runs moves both cells of a run together; a ratio of the two cells' medians across
+ * runs would pair a fast run's numerator with a slow run's denominator.
+ */
+export type RunRatios = { median: number; min: number; max: number; runs: number };
+
 export type VariantComparison = {
   variant: VariantName;
   requestsPerSec: number;
   baselineRequestsPerSec: number;
-  /** With the feature on ÷ with it off: the variant ÷ the baseline proxy for redis-limiter, the inverse for stats-off. */
+  /** With the feature on ÷ with it off, per run (see RunRatios): the variant ÷ the baseline proxy for redis-limiter, the inverse for stats-off. */
   onOverOff: number;
+  onOverOffRuns: RunRatios | null;
+  /** The same from the medians of the runs' req/s (what the bench reported before it paired the runs). */
+  onOverOffOfMedians: number;
   addedP50AtC1Ms: number;
   /** The feature's own CPU per request in the proxy process: with it minus without it (steadier than the req/s ratio). */
   addedCpuUsPerRequest: number;
@@ -48,7 +58,11 @@ export type VariantComparison = {
 
 export type Comparison = {
   scenario: ScenarioName;
+  /** Per run (see RunRatios); with one run, that run's ratio. */
   proxyOverPassThrough: number;
+  proxyOverPassThroughRuns: RunRatios | null;
+  /** The same from the medians of the runs' req/s (what the bench reported before it paired the runs). */
+  proxyOverPassThroughOfMedians: number;
   proxyOverDirect: number;
   passThroughOverDirect: number;
   /** Proxy minus pass-through, wrk at one connection. */
@@ -113,21 +127,37 @@ export function medianGrid(runs: readonly RunResult[]): RunResult {
   return { cells, infoLog, variants };
 }
 
-/** Each variant against the baseline proxy (stats on, no limiter) measured just before it, on the chat scenario; c=1 against the main cell. */
-export function compareVariants(result: RunResult): VariantComparison[] {
+/** The median, lowest and highest of per-run ratios; null for no runs. */
+export function runRatios(ratios: readonly number[]): RunRatios | null {
+  const finite = ratios.filter((ratio) => Number.isFinite(ratio));
+  if (finite.length === 0) return null;
+  return { median: median(finite), min: Math.min(...finite), max: Math.max(...finite), runs: finite.length };
+}
+
+/**
+ * Each variant against the baseline proxy (stats on, no limiter) measured just before it, on the chat scenario; c=1
+ * against the main cell. `samples`: the runs behind `result`, for the per-run ratios (without them, the medians').
+ */
+export function compareVariants(result: RunResult, samples: readonly RunResult[] = []): VariantComparison[] {
   const { variants } = result;
   if (!variants) return [];
   const baseline = result.cells.chat.proxy;
+  // The baseline has statistics on and no limiter: for stats-off the feature is on in the baseline, off in the variant.
+  const onOverOffOf = (variant: VariantName, cell: Pick<VariantCell, "load" | "baseline">) =>
+    variant === "stats-off" ? cell.baseline.requestsPerSec / cell.load.requestsPerSec : cell.load.requestsPerSec / cell.baseline.requestsPerSec;
   return VARIANTS.map((variant) => {
     const cell = variants[variant];
     const baselineSide = { load: cell.baseline, c1: baseline.c1 };
-    // The baseline has statistics on and no limiter: for stats-off the feature is on in the baseline, off in the variant.
     const [on, off] = variant === "stats-off" ? [baselineSide, cell] : [cell, baselineSide];
+    const ofMedians = onOverOffOf(variant, cell);
+    const runs = runRatios(samples.flatMap((run) => (run.variants ? [onOverOffOf(variant, run.variants[variant])] : [])));
     return {
       variant,
       requestsPerSec: cell.load.requestsPerSec,
       baselineRequestsPerSec: cell.baseline.requestsPerSec,
-      onOverOff: on.load.requestsPerSec / off.load.requestsPerSec,
+      onOverOff: runs?.median ?? ofMedians,
+      onOverOffRuns: runs,
+      onOverOffOfMedians: ofMedians,
       addedP50AtC1Ms: on.c1.p50Ms - off.c1.p50Ms,
       addedCpuUsPerRequest: on.load.cpuUsPerRequest - off.load.cpuUsPerRequest,
     };
@@ -136,13 +166,20 @@ export function compareVariants(result: RunResult): VariantComparison[] {
 
 const coreUs = (requestsPerSec: number) => 1e6 / requestsPerSec;
 
-export function compare(grid: Grid): Comparison[] {
+/** `samples`: the runs behind `grid`, for the per-run proxy ÷ pass-through ratios (without them, the medians'). */
+export function compare(grid: Grid, samples: readonly RunResult[] = []): Comparison[] {
   return SCENARIOS.map((scenario) => {
     const { direct, proxy } = grid[scenario];
     const pass = grid[scenario]["pass-through"];
+    const ofMedians = proxy.load.requestsPerSec / pass.load.requestsPerSec;
+    const runs = runRatios(
+      samples.map((run) => run.cells[scenario].proxy.load.requestsPerSec / run.cells[scenario]["pass-through"].load.requestsPerSec),
+    );
     return {
       scenario,
-      proxyOverPassThrough: proxy.load.requestsPerSec / pass.load.requestsPerSec,
+      proxyOverPassThrough: runs?.median ?? ofMedians,
+      proxyOverPassThroughRuns: runs,
+      proxyOverPassThroughOfMedians: ofMedians,
       proxyOverDirect: proxy.load.requestsPerSec / direct.load.requestsPerSec,
       passThroughOverDirect: pass.load.requestsPerSec / direct.load.requestsPerSec,
       addedP50AtC1Ms: proxy.c1.p50Ms - pass.c1.p50Ms,
@@ -239,6 +276,11 @@ function signed(value: number, digits: number): string {
   return `${value >= 0 ? "+" : ""}${value.toFixed(digits)}`;
 }
 
+/** "0.64–0.77×" over two runs or more; "–" for one. */
+function rangeOf(runs: RunRatios | null): string {
+  return runs === null || runs.runs < 2 ? "–" : `${runs.min.toFixed(2)}–${runs.max.toFixed(2)}×`;
+}
+
 const num = (value: number | undefined, digits: number) => (value === undefined || !Number.isFinite(value) ? "–" : value.toFixed(digits));
 const count = (value: number) => (Number.isFinite(value) ? Math.round(value).toLocaleString("en-US") : "–");
 
@@ -269,7 +311,7 @@ export type ReportInput = {
 
 export function renderReport(input: ReportInput): string[] {
   const { result, labels, connections } = input;
-  const comparisons = compare(result.cells);
+  const comparisons = compare(result.cells, input.samples);
   const lines: string[] = [];
   lines.push(`Throughput and latency (medians of ${input.runs} run${input.runs === 1 ? "" : "s"}; ms unless noted)`);
   const header = ["scenario", "target", "req/s", "spread", "p50", "p99", "µs/req", "cpu µs", "c=1 p50", "c=1 p99", "TTFB p50", "TTFB p99", "last p50", "last p99", "errors"];
@@ -306,13 +348,15 @@ export function renderReport(input: ReportInput): string[] {
     "Proxy compared with the trivial pass-through",
   );
   const compareRows: string[][] = [
-    ["scenario", "", "proxy ÷ pass", "proxy ÷ direct", "pass ÷ direct", "added µs/req", "added cpu µs", "added p50 c=1", "TTFB diff", "last-byte diff"],
+    ["scenario", "", "proxy ÷ pass", "runs' range", "of medians", "proxy ÷ direct", "pass ÷ direct", "added µs/req", "added cpu µs", "added p50 c=1", "TTFB diff", "last-byte diff"],
   ];
   for (const comparison of comparisons) {
     compareRows.push([
       labels[comparison.scenario],
       "",
       `${num(comparison.proxyOverPassThrough, 2)}×`,
+      rangeOf(comparison.proxyOverPassThroughRuns),
+      `${num(comparison.proxyOverPassThroughOfMedians, 2)}×`,
       `${num(comparison.proxyOverDirect, 2)}×`,
       `${num(comparison.passThroughOverDirect, 2)}×`,
       signed(comparison.addedCoreUsPerRequest, 1),
@@ -323,6 +367,10 @@ export function renderReport(input: ReportInput): string[] {
     ]);
   }
   lines.push(...alignColumns(compareRows));
+  lines.push(
+    "  proxy ÷ pass: each run's proxy req/s ÷ its pass-through req/s (measured seconds apart), median over the runs; the floors use it",
+    "  of medians: the median proxy req/s ÷ the median pass-through req/s, which pairs cells from different runs",
+  );
 
   const logCosts = priceLogging(result);
   if (logCosts.length > 0) {
@@ -334,10 +382,10 @@ export function renderReport(input: ReportInput): string[] {
     lines.push(...alignColumns(logRows));
   }
 
-  const variantComparisons = compareVariants(result);
+  const variantComparisons = compareVariants(result, input.samples);
   if (variantComparisons.length > 0) {
     lines.push("", `Proxy configurations on ${labels.chat}, c=${connections} (baseline: the proxy as above, stats on, no limiter, measured just before each)`);
-    const variantRows: string[][] = [["configuration", "", "req/s", "baseline req/s", "on ÷ off", "added cpu µs", "added p50 c=1"]];
+    const variantRows: string[][] = [["configuration", "", "req/s", "baseline req/s", "on ÷ off", "runs' range", "of medians", "added cpu µs", "added p50 c=1"]];
     for (const comparison of variantComparisons) {
       variantRows.push([
         VARIANT_LABELS[comparison.variant],
@@ -345,13 +393,15 @@ export function renderReport(input: ReportInput): string[] {
         count(comparison.requestsPerSec),
         count(comparison.baselineRequestsPerSec),
         `${num(comparison.onOverOff, 2)}×`,
+        rangeOf(comparison.onOverOffRuns),
+        `${num(comparison.onOverOffOfMedians, 2)}×`,
         signed(comparison.addedCpuUsPerRequest, 1),
         `${signed(comparison.addedP50AtC1Ms, 3)} ms`,
       ]);
     }
     lines.push(...alignColumns(variantRows));
     lines.push(
-      "  on ÷ off: throughput with the feature ÷ without it (Redis limiter: variant ÷ baseline; stats: baseline ÷ variant)",
+      "  on ÷ off: throughput with the feature ÷ without it (Redis limiter: variant ÷ baseline; stats: baseline ÷ variant), per run, median",
       "  added cpu µs: the proxy process's CPU per request with the feature minus without it",
     );
   }

@@ -326,7 +326,7 @@ async function main(): Promise<void> {
     lines.push("", `Bench took ${elapsedSec.toFixed(0)} s. Results: tests/bench/results/latest.json`);
     console.log(lines.join("\n"));
 
-    const comparisons = compare(result.cells);
+    const comparisons = compare(result.cells, runs);
     const resultsDir = join(import.meta.dir, "results");
     mkdirSync(resultsDir, { recursive: true });
     writeFileSync(
@@ -345,11 +345,11 @@ async function main(): Promise<void> {
           median: result,
           comparisons,
           logCost: priceLogging(result),
-          variants: result.variants ? compareVariants(result) : null,
+          variants: result.variants ? compareVariants(result, runs) : null,
           redisTrips,
           limiterOps,
           statsQueries,
-          floors: checkFloors(comparisons, { variants: result.variants ? compareVariants(result) : [], extras }),
+          floors: checkFloors(comparisons, { variants: result.variants ? compareVariants(result, runs) : [], extras }),
           peakRssMiB: memory,
           accessLogBytes: logBytes,
           elapsedSec,

@@ -112,7 +112,7 @@ function countPoints(db: StatsDb, params: UsageParams, window: Window): UsagePoi
   if (params.instance !== null) conditions.push(eq(rollups.instance, params.instance));
   if (params.model !== null) conditions.push(eq(rollups.model, params.model));
   if (params.key !== null) conditions.push(eq(rollups.clientName, params.key));
-  const t = sql<number>`(${rollups.startSec} / ${window.pointSec}) * ${window.pointSec}`;
+  const t = pointStart(rollups, window);
   const value =
     params.metric === "tokens"
       ? sql<number>`sum(${rollups.totalTokens})`
@@ -123,11 +123,22 @@ function countPoints(db: StatsDb, params: UsageParams, window: Window): UsagePoi
   return db.select({ t, value }).from(rollups).where(and(...conditions)).groupBy(t).all();
 }
 
+/**
+ * The start of the point a rollup falls in. Where points are as wide as the rollups they read (per-minute points up
+ * to six hours, per-hour up to fifteen days), that is the rollup's own start: grouping by the bare column reads the
+ * primary key in order, where grouping by an expression sorted every row first (a 6-hour series over a million
+ * requests: 132 → 82 ms in SQLite's shell).
+ */
+function pointStart(table: typeof rollups | typeof latencyRollups, window: Window): SQL<number> {
+  if (window.pointSec === window.sourceBucketSec) return sql<number>`${table.startSec}`;
+  return sql<number>`(${table.startSec} / ${window.pointSec}) * ${window.pointSec}`;
+}
+
 /** Latency histograms exist per single dimension, so at most one filter applies (params.ts enforces it). */
 function latencyPoints(db: StatsDb, params: UsageParams, window: Window): UsagePoint[] {
   const [dimension, value]: [LatencyDimension, string] =
     params.instance !== null ? ["instance", params.instance] : params.model !== null ? ["model", params.model] : params.key !== null ? ["key", params.key] : ["all", ""];
-  const t = sql<number>`(${latencyRollups.startSec} / ${window.pointSec}) * ${window.pointSec}`;
+  const t = pointStart(latencyRollups, window);
   const rows = db
     .select({ t, counts: sql<string>`json_array(${sql.join(LATENCY_SUMS, sql`, `)})` })
     .from(latencyRollups)

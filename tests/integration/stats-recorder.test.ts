@@ -218,3 +218,52 @@ describe("retention", () => {
     database.close();
   });
 });
+
+describe("usage series", () => {
+  it("puts each request's tokens, count and latency on the point it started in, whether points are as wide as the rollups or wider", () => {
+    const database = openStatsDatabase(tempDbPath());
+    const recorder = createStatsRecorder(recorderOptions({ database }));
+    const minute = 60_000;
+    const hour = 60 * minute;
+    const ages = [0, 2 * minute, 3 * hour, 20 * hour, 3 * 24 * hour];
+    ages.forEach((age, index) =>
+      recorder.record(record({ startedAt: NOW - age, latencyMs: 100 * (index + 1), usage: { prompt_tokens: index, completion_tokens: 1, total_tokens: index + 1 } })),
+    );
+    recorder.close();
+    const queries = createStatsQueries(database.db);
+    const filters = { instance: null, model: null, key: null };
+    const series = (metric: "tokens" | "requests" | "latency", windowMinutes: number) => queries.usage({ metric, windowMinutes, ...filters }, NOW);
+    const pointOf = (points: Array<{ t: number }>, ageMs: number, pointSec: number) => {
+      const start = Math.floor((NOW - ageMs) / 1000 / pointSec) * pointSec;
+      return points.findIndex((point) => point.t === start);
+    };
+    const nonZero = (points: Array<{ t: number; value: number | null }>) =>
+      points.flatMap((point, index) => (point.value ? [[index, point.value] as const] : []));
+
+    // Per-minute points read per-minute rollups; per-hour points read per-hour rollups; 6-hour points read per-hour
+    // rollups and sum six of them each.
+    for (const [windowMinutes, pointSec, inside] of [
+      [60, 60, [0, 1]],
+      [360, 60, [0, 1, 2]],
+      [1440, 3600, [0, 1, 2, 3]],
+      [43_200, 21_600, [0, 1, 2, 3, 4]],
+    ] as const) {
+      const tokens = series("tokens", windowMinutes);
+      expect(tokens.bucket_seconds).toBe(pointSec);
+      const expected = new Map<number, number>();
+      for (const index of inside) {
+        const point = pointOf(tokens.points, ages[index]!, pointSec);
+        expect(point).toBeGreaterThanOrEqual(0);
+        expected.set(point, (expected.get(point) ?? 0) + index + 1);
+      }
+      expect(nonZero(tokens.points)).toEqual([...expected].sort(([a], [b]) => a - b));
+      const requests = series("requests", windowMinutes);
+      expect(requests.points.reduce((sum, point) => sum + (point.value ?? 0), 0)).toBe(inside.length);
+    }
+    // One request per per-minute point: its latency's histogram bucket, at the point it started in.
+    const latency = series("latency", 360);
+    const withLatency = latency.points.flatMap((point, index) => (point.value === null ? [] : [index]));
+    expect(withLatency).toEqual([0, 1, 2].map((index) => pointOf(latency.points, ages[index]!, 60)).sort((a, b) => a - b));
+    database.close();
+  });
+});

@@ -143,12 +143,15 @@ export function compareVariants(result: RunResult, samples: readonly RunResult[]
   if (!variants) return [];
   const baseline = result.cells.chat.proxy;
   // The baseline has statistics on and no limiter: for stats-off the feature is on in the baseline, off in the variant.
-  const onOverOffOf = (variant: VariantName, cell: Pick<VariantCell, "load" | "baseline">) =>
-    variant === "stats-off" ? cell.baseline.requestsPerSec / cell.load.requestsPerSec : cell.load.requestsPerSec / cell.baseline.requestsPerSec;
+  const onAndOff = <Side>(variant: VariantName, variantSide: Side, baselineSide: Side): [Side, Side] =>
+    variant === "stats-off" ? [baselineSide, variantSide] : [variantSide, baselineSide];
+  const onOverOffOf = (variant: VariantName, cell: Pick<VariantCell, "load" | "baseline">) => {
+    const [on, off] = onAndOff(variant, cell.load, cell.baseline);
+    return on.requestsPerSec / off.requestsPerSec;
+  };
   return VARIANTS.map((variant) => {
     const cell = variants[variant];
-    const baselineSide = { load: cell.baseline, c1: baseline.c1 };
-    const [on, off] = variant === "stats-off" ? [baselineSide, cell] : [cell, baselineSide];
+    const [on, off] = onAndOff(variant, { load: cell.load, c1: cell.c1 }, { load: cell.baseline, c1: baseline.c1 });
     const ofMedians = onOverOffOf(variant, cell);
     const runs = runRatios(samples.flatMap((run) => (run.variants ? [onOverOffOf(variant, run.variants[variant])] : [])));
     return {
